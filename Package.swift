@@ -1,0 +1,70 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "clientele",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "purchase-worker", targets: ["purchase-worker"]),
+        .executable(name: "clientele", targets: ["clientele"]),
+        .library(name: "ClienteleDomain", targets: ["ClienteleDomain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // librdkafka, the system C library (Debian: librdkafka-dev). Only ClienteleKafka imports it.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
+        ),
+        // Pure domain: events, validation, statuses, rules, tasks. No I/O, no dependencies.
+        .target(name: "ClienteleDomain"),
+        // Kafka over librdkafka: producer, consumer, mock cluster.
+        .target(
+            name: "ClienteleKafka",
+            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Client store: SQLite (GRDB) now, PostgreSQL behind the same protocol later.
+        .target(
+            name: "ClienteleStore",
+            dependencies: [
+                "ClienteleDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // Worker runtime: consume → process → commit, dead letters, outbox relay, config, shutdown.
+        .target(
+            name: "ClienteleRuntime",
+            dependencies: [
+                "ClienteleDomain", "ClienteleKafka", "ClienteleStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "purchase-worker",
+            dependencies: ["ClienteleRuntime"]
+        ),
+        .executableTarget(
+            name: "clientele",
+            dependencies: [
+                "ClienteleRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain"]),
+        .testTarget(name: "ClienteleKafkaTests", dependencies: ["ClienteleKafka"]),
+        .testTarget(name: "ClienteleStoreTests", dependencies: ["ClienteleStore"]),
+        .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ClienteleKafka", "ClienteleStore"]),
+    ]
+)

@@ -1,0 +1,133 @@
+/// Typed, validating access to the fields of a JSON event object.
+///
+/// Every accessor throws an ``EventRejection`` that names the field and the rule broken.
+struct EventFields {
+    let object: [String: JSONValue]
+
+    /// Parses and checks the raw bytes of a message: size, UTF-8, JSON, object.
+    init(message bytes: [UInt8]?, maximumBytes: Int) throws(EventRejection) {
+        guard let bytes, !bytes.isEmpty else { throw EventRejection(.emptyMessage, "the message has no value") }
+        guard bytes.count <= maximumBytes else {
+            throw EventRejection(.tooLarge, "message of \(bytes.count) bytes exceeds the limit of \(maximumBytes)")
+        }
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw EventRejection(.invalidUTF8, "the message is not valid UTF-8")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw EventRejection(.malformedJSON, error.description)
+        }
+        guard case .object(let object) = value else {
+            throw EventRejection(.notAnObject, "the message is a JSON \(value.typeName), not an object")
+        }
+        self.object = object
+    }
+
+    private func present(_ name: String) -> JSONValue? {
+        guard let value = object[name], value != .null else { return nil }
+        return value
+    }
+
+    func requiredString(_ name: String, maxLength: Int = 128) throws(EventRejection) -> String {
+        guard let value = present(name) else { throw EventRejection(.missingField, "field '\(name)' is required") }
+        return try string(name, value, maxLength: maxLength)
+    }
+
+    func optionalString(_ name: String, maxLength: Int = 128) throws(EventRejection) -> String? {
+        guard let value = present(name) else { return nil }
+        return try string(name, value, maxLength: maxLength)
+    }
+
+    private func string(_ name: String, _ value: JSONValue, maxLength: Int) throws(EventRejection) -> String {
+        guard case .string(let text) = value else {
+            throw EventRejection(.wrongType, "field '\(name)' must be a string, not a \(value.typeName)")
+        }
+        let length = text.count
+        guard length >= 1, length <= maxLength else {
+            throw EventRejection(.invalidField, "field '\(name)' must be 1 to \(maxLength) characters long")
+        }
+        return text
+    }
+
+    /// An identifier: 1–128 characters with no control characters.
+    func requiredIdentifier(_ name: String) throws(EventRejection) -> String {
+        let text = try requiredString(name)
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw EventRejection(.invalidField, "field '\(name)' must not contain control characters")
+        }
+        return text
+    }
+
+    func requiredTimestamp(_ name: String) throws(EventRejection) -> Timestamp {
+        let text = try requiredString(name, maxLength: 40)
+        guard let timestamp = Timestamp(rfc3339: text) else {
+            throw EventRejection(.invalidTimestamp, "field '\(name)' must be an RFC 3339 timestamp with offset")
+        }
+        guard timestamp >= EventLimits.earliestTimestamp, timestamp <= EventLimits.latestTimestamp else {
+            throw EventRejection(.invalidTimestamp, "field '\(name)' must lie between 1970 and 2999")
+        }
+        return timestamp
+    }
+
+    func requiredMoney(_ name: String, allowNegative: Bool = false) throws(EventRejection) -> Money {
+        guard let value = present(name) else { throw EventRejection(.missingField, "field '\(name)' is required") }
+        return try money(name, value, allowNegative: allowNegative)
+    }
+
+    func optionalMoney(_ name: String, allowNegative: Bool = false) throws(EventRejection) -> Money? {
+        guard let value = present(name) else { return nil }
+        return try money(name, value, allowNegative: allowNegative)
+    }
+
+    private func money(_ name: String, _ value: JSONValue, allowNegative: Bool) throws(EventRejection) -> Money {
+        guard case .number(let literal) = value else {
+            throw EventRejection(.wrongType, "field '\(name)' must be a number, not a \(value.typeName)")
+        }
+        guard let money = Money(jsonNumber: literal), money.units.magnitude <= Money.maximumEventAmount.units.magnitude else {
+            throw EventRejection(.invalidField, "field '\(name)' must be at most 1e12 in magnitude")
+        }
+        guard allowNegative || money.units >= 0 else {
+            throw EventRejection(.negativeAmount, "field '\(name)' must be >= 0")
+        }
+        return money
+    }
+
+    func optionalCount(_ name: String, maximum: Int) throws(EventRejection) -> Int? {
+        guard let value = present(name) else { return nil }
+        guard case .number(let literal) = value else {
+            throw EventRejection(.wrongType, "field '\(name)' must be a number, not a \(value.typeName)")
+        }
+        guard let count = Int(literal), count >= 0, count <= maximum else {
+            throw EventRejection(.invalidField, "field '\(name)' must be a whole number from 0 to \(maximum)")
+        }
+        return count
+    }
+
+    func optionalBool(_ name: String) throws(EventRejection) -> Bool? {
+        guard let value = present(name) else { return nil }
+        guard case .bool(let flag) = value else {
+            throw EventRejection(.wrongType, "field '\(name)' must be a boolean, not a \(value.typeName)")
+        }
+        return flag
+    }
+
+    func optionalObject(_ name: String) throws(EventRejection) -> [String: JSONValue]? {
+        guard let value = present(name) else { return nil }
+        guard case .object(let object) = value else {
+            throw EventRejection(.wrongType, "field '\(name)' must be an object, not a \(value.typeName)")
+        }
+        return object
+    }
+}
+
+/// Limits every input event is checked against.
+public enum EventLimits {
+    /// The default maximum size of one input message: 64 KiB.
+    public static let defaultMaximumMessageBytes = 64 * 1024
+    /// 1970-01-01T00:00:00Z.
+    public static let earliestTimestamp = Timestamp(millisecondsSinceEpoch: 0)
+    /// 2999-12-31T23:59:59Z.
+    public static let latestTimestamp = Timestamp(millisecondsSinceEpoch: 32_503_679_999_000)
+}

@@ -1,0 +1,107 @@
+/// A change of a client's status, published on `client-status`.
+public struct StatusChange: Sendable, Equatable {
+    /// Stable id: the same cause gives the same id.
+    public var eventId: String
+    public var clientId: String
+    public var status: ClientStatus
+    public var previousStatus: ClientStatus?
+    public var changedAt: Timestamp
+    /// Machine-readable reason, e.g. `first_purchase`.
+    public var reason: String
+    /// The `eventId` of the input event that caused the change.
+    public var causedBy: String
+    public var purchaseCount: Int
+
+    public init(
+        clientId: String, status: ClientStatus, previousStatus: ClientStatus?, changedAt: Timestamp,
+        reason: String, causedBy: String, purchaseCount: Int
+    ) {
+        self.eventId = StableID.make("status", clientId, status.rawValue, causedBy)
+        self.clientId = clientId
+        self.status = status
+        self.previousStatus = previousStatus
+        self.changedAt = changedAt
+        self.reason = reason
+        self.causedBy = causedBy
+        self.purchaseCount = purchaseCount
+    }
+
+    /// The JSON value published on `client-status` (key: `clientId`).
+    public var payload: [UInt8] {
+        var json = JSONObjectWriter()
+        json.add("eventId", eventId)
+        json.add("clientId", clientId)
+        json.add("status", status.rawValue)
+        json.add("previousStatus", previousStatus?.rawValue)
+        json.add("changedAt", changedAt)
+        json.add("reason", reason)
+        json.add("causedBy", causedBy)
+        json.add("purchaseCount", purchaseCount)
+        return json.bytes
+    }
+}
+
+/// Something a person or a system should do about a client, published on `follow-up-tasks`.
+public struct FollowUpTask: Sendable, Equatable {
+    /// What kind of follow-up. Raw values are the contract's wire names.
+    public enum Kind: String, Sendable, CaseIterable {
+        case welcomeNewClient = "welcome_new_client"
+        case thankYouLargeOrder = "thank_you_large_order"
+        case welcomeBack = "welcome_back"
+
+        /// Marketing tasks are suppressed when the client withdrew consent; service tasks are not.
+        public var isMarketing: Bool {
+            switch self {
+            case .welcomeNewClient, .thankYouLargeOrder, .welcomeBack: true
+            }
+        }
+    }
+
+    public enum Priority: String, Sendable, CaseIterable {
+        case low, normal, high, urgent
+    }
+
+    /// Deterministic: the same cause yields the same id.
+    public var taskId: String
+    public var clientId: String
+    public var kind: Kind
+    public var priority: Priority
+    public var dueAt: Timestamp
+    public var createdAt: Timestamp
+    public var reason: String
+    public var causedBy: String
+
+    public init(
+        taskId: String, clientId: String, kind: Kind, priority: Priority, dueAt: Timestamp,
+        createdAt: Timestamp, reason: String, causedBy: String
+    ) {
+        self.taskId = taskId
+        self.clientId = clientId
+        self.kind = kind
+        self.priority = priority
+        self.dueAt = dueAt
+        self.createdAt = createdAt
+        self.reason = reason
+        self.causedBy = causedBy
+    }
+
+    /// The JSON value published on `follow-up-tasks` (key: `clientId`).
+    public var payload: [UInt8] {
+        var json = JSONObjectWriter()
+        json.add("taskId", taskId)
+        json.add("clientId", clientId)
+        json.add("kind", kind.rawValue)
+        json.add("priority", priority.rawValue)
+        json.add("dueAt", dueAt)
+        json.add("createdAt", createdAt)
+        json.add("reason", reason)
+        json.add("causedBy", causedBy)
+        return json.bytes
+    }
+}
+
+/// What applying one event to a client produced, besides the new state.
+public enum ClientEffect: Sendable, Equatable {
+    case statusChanged(StatusChange)
+    case task(FollowUpTask)
+}

@@ -1,0 +1,294 @@
+import CRdKafka
+import Dispatch
+import Logging
+import Synchronization
+
+/// A consumer-group member with manual offset storage.
+///
+/// Offsets are never stored automatically: call ``storeOffsets(_:)`` once the work for a batch is
+/// durable; librdkafka then commits them in the background (`auto.commit.interval.ms`), and
+/// synchronously when partitions are revoked and on ``close()``. Messages polled in the same call
+/// as a revocation, from a revoked partition, are dropped from the batch: the partition's next
+/// owner reads them again from the committed offset.
+///
+/// Every librdkafka call runs on the consumer's own serial dispatch queue.
+public final class KafkaConsumer: Sendable {
+    private let client: Client
+    private let queue: DispatchQueue
+
+    /// Joins `groupId` and subscribes to `topics`.
+    ///
+    /// Defaults (overridable in `configuration`): `enable.auto.offset.store=false`,
+    /// `enable.auto.commit=true`, `auto.commit.interval.ms=1000`, `auto.offset.reset=earliest`,
+    /// `fetch.wait.max.ms=50`, `partition.assignment.strategy=cooperative-sticky`.
+    public init(configuration: KafkaConfiguration, groupId: String, topics: [String], logger: Logger) throws(KafkaError) {
+        var configuration = configuration
+        configuration.properties["group.id"] = groupId
+        configuration.properties["enable.auto.offset.store"] = "false"
+        configuration.setDefault("enable.auto.commit", "true")
+        configuration.setDefault("auto.commit.interval.ms", "1000")
+        configuration.setDefault("auto.offset.reset", "earliest")
+        configuration.setDefault("fetch.wait.max.ms", "50")
+        // Incremental rebalancing: only the partitions that move are revoked, and a member may
+        // commit during the revocation (the eager protocol's commit is refused mid-rebalance).
+        configuration.setDefault("partition.assignment.strategy", "cooperative-sticky")
+        configuration.setDefault("client.id", "clientele")
+        let context = Client.Context(logger: logger)
+        let conf = try configuration.makeNativeConfiguration()
+        installCommonCallbacks(conf, context: context)
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, error, partitions, opaque in
+            guard let rk, let opaque else { return }
+            let context = Unmanaged<Client.Context>.fromOpaque(opaque).takeUnretainedValue()
+            context.rebalance(rk: rk, error: error, partitions: partitions)
+        }
+        let rk = try makeNativeClient(type: RD_KAFKA_CONSUMER, conf: conf)
+        rd_kafka_poll_set_consumer(rk)
+        self.client = Client(rk: rk, context: context)
+        self.queue = DispatchQueue(label: "clientele.kafka.consumer")
+
+        guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+            throw KafkaError.configuration("out of memory")
+        }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let error = rd_kafka_subscribe(rk, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            client.destroy()
+            throw KafkaError(error, context: "subscribe")
+        }
+    }
+
+    /// Waits up to `maxWait` for a first message, then takes what is already buffered, up to
+    /// `maxMessages`. Returns an empty array when nothing arrived in time.
+    public func poll(maxMessages: Int, maxWait: Duration) async throws -> [KafkaMessage] {
+        let waitMilliseconds = Int32(clamping: maxWait.components.seconds * 1000 + maxWait.components.attoseconds / 1_000_000_000_000_000)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async { [client] in
+                continuation.resume(with: client.poll(maxMessages: maxMessages, waitMilliseconds: waitMilliseconds))
+            }
+        }
+    }
+
+    /// Marks these positions as processed; they are committed with the next (auto) commit.
+    /// Positions of partitions this member no longer owns are ignored.
+    public func storeOffsets(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        try client.storeOffsets(offsets)
+    }
+
+    /// Commits the stored offsets now and waits for the broker's answer.
+    public func commit() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            queue.async { [client] in
+                continuation.resume(with: client.commitStored())
+            }
+        }
+    }
+
+    /// The partitions currently assigned to this member.
+    public var assignment: [TopicPartition] { client.context.assigned.withLock { $0.sorted() } }
+
+    /// The group's committed offsets for these partitions (nil where none is committed).
+    public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(5)) async throws -> [TopicPartition: Int64] {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { [client] in
+                continuation.resume(with: client.committed(partitions, timeoutMilliseconds: Int32(timeout.components.seconds * 1000)))
+            }
+        }
+    }
+
+    /// Commits stored offsets, leaves the group and releases the client.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async { [client] in
+                client.close()
+                continuation.resume()
+            }
+        }
+    }
+
+    final class Client: @unchecked Sendable {
+        let rk: OpaquePointer
+        let context: Context
+        private let open = Atomic<Bool>(true)
+        /// Topic names by librdkafka topic handle; touched only on the consumer queue.
+        private var topicNames: [OpaquePointer: String] = [:]
+
+        init(rk: OpaquePointer, context: Context) {
+            self.rk = rk
+            self.context = context
+        }
+
+        func poll(maxMessages: Int, waitMilliseconds: Int32) -> Result<[KafkaMessage], Error> {
+            guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
+            context.revokedDuringPoll.withLock { $0.removeAll() }
+            var messages: [KafkaMessage] = []
+            messages.reserveCapacity(min(maxMessages, 4096))
+            var timeout = waitMilliseconds
+            while messages.count < maxMessages {
+                guard let raw = rd_kafka_consumer_poll(rk, timeout) else { break }
+                timeout = 0
+                defer { rd_kafka_message_destroy(raw) }
+                let error = raw.pointee.err
+                if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if error == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                    var text = [CChar](repeating: 0, count: 512)
+                    if rd_kafka_fatal_error(rk, &text, text.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
+                        return .failure(KafkaError(code: error.rawValue, message: "fatal consumer error", isFatal: true))
+                    }
+                    context.logger.warning("consumer error", metadata: ["error": "\(String(cString: rd_kafka_err2name(error)))"])
+                    continue
+                }
+                messages.append(convert(raw))
+            }
+            let revoked = context.revokedDuringPoll.withLock { $0 }
+            if !revoked.isEmpty {
+                messages.removeAll { revoked.contains(TopicPartition(topic: $0.topic, partition: $0.partition)) }
+            }
+            return .success(messages)
+        }
+
+        private func convert(_ raw: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+            let message = raw.pointee
+            let topic: String
+            if let rkt = message.rkt {
+                if let known = topicNames[rkt] {
+                    topic = known
+                } else {
+                    topic = String(cString: rd_kafka_topic_name(rkt))
+                    topicNames[rkt] = topic
+                }
+            } else {
+                topic = ""
+            }
+            let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
+            let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) }
+            var headers: [KafkaHeader] = []
+            var nativeHeaders: OpaquePointer?
+            if rd_kafka_message_headers(raw, &nativeHeaders) == RD_KAFKA_RESP_ERR_NO_ERROR, let nativeHeaders {
+                var index = 0
+                var name: UnsafePointer<CChar>?
+                var valuePointer: UnsafeRawPointer?
+                var size = 0
+                while rd_kafka_header_get_all(nativeHeaders, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    headers.append(KafkaHeader(
+                        name: name.map { String(cString: $0) } ?? "",
+                        value: valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                    index += 1
+                }
+            }
+            var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let timestamp = rd_kafka_message_timestamp(raw, &timestampType)
+            return KafkaMessage(
+                topic: topic, partition: message.partition, offset: message.offset, key: key, value: value,
+                headers: headers, timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
+        }
+
+        func storeOffsets(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+            guard open.load(ordering: .acquiring) else { throw KafkaError.closed }
+            guard let list = rd_kafka_topic_partition_list_new(Int32(offsets.count)) else { return }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for position in offsets {
+                let element = rd_kafka_topic_partition_list_add(list, position.topic, position.partition)
+                element?.pointee.offset = position.offset
+            }
+            let error = rd_kafka_offsets_store(rk, list)
+            // _STATE / per-partition errors: the partition was revoked meanwhile; its next owner
+            // reprocesses from the committed offset, which idempotent processing makes harmless.
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR, error != RD_KAFKA_RESP_ERR__STATE,
+               error != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION {
+                throw KafkaError(error, context: "store offsets")
+            }
+        }
+
+        func commitStored() -> Result<Void, Error> {
+            guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
+            let error = rd_kafka_commit(rk, nil, 0)
+            if error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET {
+                return .success(())
+            }
+            return .failure(KafkaError(error, context: "commit"))
+        }
+
+        func committed(_ partitions: [TopicPartition], timeoutMilliseconds: Int32) -> Result<[TopicPartition: Int64], Error> {
+            guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
+            guard let list = rd_kafka_topic_partition_list_new(Int32(partitions.count)) else { return .success([:]) }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for tp in partitions { rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition) }
+            let error = rd_kafka_committed(rk, list, timeoutMilliseconds)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(error, context: "committed")) }
+            var result: [TopicPartition: Int64] = [:]
+            for index in 0..<Int(list.pointee.cnt) {
+                let element = list.pointee.elems[index]
+                if element.offset >= 0 {
+                    result[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+                }
+            }
+            return .success(result)
+        }
+
+        func close() {
+            guard open.exchange(false, ordering: .acquiringAndReleasing) else { return }
+            let error = rd_kafka_consumer_close(rk)
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                context.logger.warning("consumer close", metadata: ["error": "\(String(cString: rd_kafka_err2name(error)))"])
+            }
+            rd_kafka_destroy(rk)
+        }
+
+        func destroy() {
+            guard open.exchange(false, ordering: .acquiringAndReleasing) else { return }
+            rd_kafka_destroy(rk)
+        }
+
+        final class Context: NativeCallbackContext, @unchecked Sendable {
+            let assigned = Mutex<Set<TopicPartition>>([])
+            let revokedDuringPoll = Mutex<Set<TopicPartition>>([])
+
+            /// Runs inside rd_kafka_consumer_poll (on the consumer queue).
+            func rebalance(rk: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+                let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+                let changed = Self.partitions(of: partitions)
+                switch error {
+                case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                    if cooperative {
+                        if let failure = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(failure) }
+                    } else {
+                        _ = rd_kafka_assign(rk, partitions)
+                    }
+                    assigned.withLock { $0.formUnion(changed) }
+                    logger.info("partitions assigned", metadata: ["count": "\(changed.count)"])
+                case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                    // Everything processed so far has its offsets stored: commit them before the
+                    // partitions move, so the next owner starts exactly after our work.
+                    let commitError = rd_kafka_commit(rk, nil, 0)
+                    if commitError != RD_KAFKA_RESP_ERR_NO_ERROR, commitError != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                        logger.warning("commit on revoke failed", metadata: ["error": "\(String(cString: rd_kafka_err2name(commitError)))"])
+                    }
+                    revokedDuringPoll.withLock { $0.formUnion(changed) }
+                    if cooperative {
+                        if let failure = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(failure) }
+                    } else {
+                        _ = rd_kafka_assign(rk, nil)
+                    }
+                    assigned.withLock { $0.subtract(changed) }
+                    logger.info("partitions revoked", metadata: ["count": "\(changed.count)"])
+                default:
+                    logger.warning("rebalance error", metadata: ["error": "\(String(cString: rd_kafka_err2name(error)))"])
+                    _ = rd_kafka_assign(rk, nil)
+                    assigned.withLock { $0.removeAll() }
+                }
+            }
+
+            static func partitions(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Set<TopicPartition> {
+                guard let list else { return [] }
+                var result: Set<TopicPartition> = []
+                for index in 0..<Int(list.pointee.cnt) {
+                    let element = list.pointee.elems[index]
+                    result.insert(TopicPartition(topic: String(cString: element.topic), partition: element.partition))
+                }
+                return result
+            }
+        }
+    }
+}

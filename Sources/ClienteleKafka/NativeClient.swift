@@ -1,0 +1,72 @@
+import CRdKafka
+import Logging
+
+/// State reachable from librdkafka's C callbacks through the client's opaque pointer.
+class NativeCallbackContext: @unchecked Sendable {
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Forwards librdkafka's log lines to swift-log (they hold broker names, never message data).
+    func log(level: Int32, facility: String, message: String) {
+        let swiftLevel: Logger.Level
+        switch level {
+        case ...3: swiftLevel = .error
+        case 4: swiftLevel = .warning
+        case 5, 6: swiftLevel = .info
+        default: swiftLevel = .debug
+        }
+        logger.log(level: swiftLevel, "\(message)", metadata: ["rdkafka.facility": "\(facility)"])
+    }
+
+    /// Called for client-level errors (all brokers down, fatal idempotence errors, …).
+    func clientError(code: rd_kafka_resp_err_t, reason: String) {
+        let name = String(cString: rd_kafka_err2name(code))
+        logger.warning("librdkafka error", metadata: ["error": "\(name)", "reason": "\(reason)"])
+    }
+}
+
+/// Installs the log and error callbacks that route through a ``NativeCallbackContext``.
+func installCommonCallbacks(_ conf: OpaquePointer, context: NativeCallbackContext) {
+    rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+    rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
+        guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
+        let context = Unmanaged<NativeCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+        context.log(
+            level: level, facility: facility.map { String(cString: $0) } ?? "",
+            message: message.map { String(cString: $0) } ?? "")
+    }
+    rd_kafka_conf_set_error_cb(conf) { rk, code, reason, opaque in
+        guard let opaque else { return }
+        let context = Unmanaged<NativeCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+        context.clientError(code: rd_kafka_resp_err_t(rawValue: code), reason: reason.map { String(cString: $0) } ?? "")
+    }
+}
+
+/// Creates a librdkafka client; takes ownership of `conf` on success and on failure.
+func makeNativeClient(type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+    var errorText = [CChar](repeating: 0, count: 512)
+    guard let rk = rd_kafka_new(type, conf, &errorText, errorText.count) else {
+        rd_kafka_conf_destroy(conf)
+        let text = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw KafkaError.configuration(text)
+    }
+    return rk
+}
+
+/// Builds a librdkafka header list; nil when there are no headers.
+func makeNativeHeaders(_ headers: [KafkaHeader]) -> OpaquePointer? {
+    guard !headers.isEmpty, let list = rd_kafka_headers_new(headers.count) else { return nil }
+    for header in headers {
+        if let value = header.value {
+            value.withUnsafeBytes { buffer in
+                _ = rd_kafka_header_add(list, header.name, -1, buffer.baseAddress, buffer.count)
+            }
+        } else {
+            _ = rd_kafka_header_add(list, header.name, -1, nil, 0)
+        }
+    }
+    return list
+}

@@ -1,0 +1,98 @@
+import ClienteleKafka
+import Testing
+
+@Suite("Kafka on the mock cluster", .timeLimit(.minutes(2)))
+struct KafkaRoundTripTests {
+    @Test("messages round-trip with keys, headers and per-key order")
+    func roundTrip() async throws {
+        let fixture = try KafkaFixture()
+        let producer = try fixture.producer()
+        try await producer.send(fixture.messages(1000))
+        let consumer = try fixture.consumer()
+        let received = try await consume(consumer, count: 1000, store: true)
+        await consumer.close()
+        await producer.close()
+
+        #expect(received.count == 1000)
+        #expect(Set(received.compactMap { $0.value.map { String(decoding: $0, as: UTF8.self) } }).count == 1000)
+        let first = try #require(received.first { $0.value == Array("v7".utf8) })
+        #expect(first.keyText == "k7")
+        #expect(first.header("n")?.text == "7")
+        // Same key → same partition, in production order.
+        let byKey = Dictionary(grouping: received, by: { $0.keyText ?? "" })
+        for (_, messages) in byKey {
+            #expect(Set(messages.map(\.partition)).count == 1)
+            let indexes = messages.sorted { $0.offset < $1.offset }.map { Int($0.header("n")!.text!)! }
+            #expect(indexes == indexes.sorted())
+        }
+    }
+
+    @Test("a tombstone is delivered as a message with no value")
+    func tombstone() async throws {
+        let fixture = try KafkaFixture(partitions: 1)
+        let producer = try fixture.producer()
+        try await producer.send([OutgoingMessage(topic: fixture.topic, key: Array("gone".utf8), value: nil)])
+        let consumer = try fixture.consumer()
+        let received = try await consume(consumer, count: 1, store: false)
+        await consumer.close()
+        await producer.close()
+        #expect(received.count == 1)
+        #expect(received.first?.value == nil)
+        #expect(received.first?.keyText == "gone")
+    }
+
+    @Test("a send fails with a Kafka error, instead of hanging, when every broker is down")
+    func sendFailsWhenBrokersAreDown() async throws {
+        let fixture = try KafkaFixture(partitions: 1)
+        var configuration = fixture.configuration
+        configuration.properties["message.timeout.ms"] = "1500"
+        let producer = try KafkaProducer(configuration: configuration, logger: fixture.logger)
+        try await producer.send([OutgoingMessage(topic: fixture.topic, key: nil, value: Array("up".utf8))])
+        for broker in 1...Int32(fixture.cluster.brokerCount) { try fixture.cluster.setBrokerDown(broker) }
+        await #expect(throws: KafkaError.self) {
+            try await producer.send([OutgoingMessage(topic: fixture.topic, key: nil, value: Array("down".utf8))])
+        }
+        for broker in 1...Int32(fixture.cluster.brokerCount) { try fixture.cluster.setBrokerUp(broker) }
+        // The same producer recovers once the brokers are back (reconnect backoff may cost a try).
+        var recovered = false
+        for _ in 0..<10 where !recovered {
+            recovered = (try? await producer.send([OutgoingMessage(topic: fixture.topic, key: nil, value: Array("up again".utf8))])) != nil
+        }
+        #expect(recovered)
+        await producer.close()
+    }
+
+    @Test("injected produce errors that are retriable are retried transparently")
+    func retriableProduceErrors() async throws {
+        let fixture = try KafkaFixture(partitions: 1)
+        let producer = try fixture.producer()
+        try await producer.send([OutgoingMessage(topic: fixture.topic, key: nil, value: Array("warm-up".utf8))])
+        fixture.cluster.pushRequestErrors(
+            apiKey: KafkaAPIKey.produce,
+            errors: [KafkaErrorCode.notEnoughReplicas, KafkaErrorCode.requestTimedOut])
+        try await producer.send(fixture.messages(20))
+        await producer.close()
+        let consumer = try fixture.consumer()
+        let received = try await consume(consumer, count: 21, store: false)
+        await consumer.close()
+        #expect(Set(received.compactMap(\.value)).count == 21)  // no loss, no duplicate
+        #expect(received.count == 21)
+    }
+
+    @Test("a bad librdkafka property is rejected with its name")
+    func badProperty() throws {
+        let configuration = KafkaConfiguration(bootstrapServers: "localhost:1", properties: ["no.such.property": "1"])
+        #expect {
+            _ = try KafkaProducer(configuration: configuration, logger: .init(label: "test"))
+        } throws: { error in
+            (error as? KafkaError)?.message.contains("no.such.property") == true
+        }
+    }
+
+    @Test("secrets are masked in the configuration's description")
+    func secretsMasked() {
+        let configuration = KafkaConfiguration(bootstrapServers: "b:9092", properties: ["sasl.password": "hunter2"])
+        #expect(!configuration.description.contains("hunter2"))
+        #expect(configuration.description.contains("sasl.password=<redacted>"))
+    }
+}
