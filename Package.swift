@@ -50,6 +50,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Generated workloads (purchases, malformed samples) for the demo, benchmarks and tests.
+        .target(name: "ClienteleWorkload", dependencies: ["ClienteleDomain"]),
         .executableTarget(
             name: "purchase-worker",
             dependencies: ["ClienteleRuntime"]
@@ -57,14 +59,15 @@ let package = Package(
         .executableTarget(
             name: "clientele",
             dependencies: [
-                "ClienteleRuntime",
+                "ClienteleRuntime", "ClienteleWorkload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain"]),
         .testTarget(name: "ClienteleKafkaTests", dependencies: ["ClienteleKafka"]),
         .testTarget(name: "ClienteleStoreTests", dependencies: ["ClienteleStore"]),
-        .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["ClienteleKafka", "ClienteleStore"]),
+        .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime", "ClienteleWorkload"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ClienteleKafka", "ClienteleStore", "ClienteleWorkload"]),
     ]
 )

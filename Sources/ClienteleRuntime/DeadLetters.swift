@@ -1,0 +1,32 @@
+import ClienteleDomain
+import ClienteleKafka
+
+/// Header names on dead-lettered messages.
+public enum DeadLetterHeader {
+    public static let sourceTopic = "clientele.source.topic"
+    public static let sourcePartition = "clientele.source.partition"
+    public static let sourceOffset = "clientele.source.offset"
+    /// A stable reason code, e.g. `negative_amount` (see ``EventRejection/Reason``).
+    public static let reason = "clientele.reason"
+    /// Which field and rule; never a value from the message.
+    public static let detail = "clientele.reason.detail"
+}
+
+/// Builds the dead-letter copy of a rejected message: same key and value, the original
+/// headers, and headers naming where it came from and why it was refused.
+public enum DeadLetters {
+    public static func message(for source: KafkaMessage, rejection: EventRejection, topics: TopicNames) -> OutgoingMessage {
+        let logicalInput = topics.prefix.isEmpty ? source.topic : String(source.topic.dropFirst(topics.prefix.count))
+        return OutgoingMessage(
+            topic: topics.resolve(TopicNames.deadLetter(of: logicalInput)),
+            key: source.key,
+            value: source.value,
+            headers: source.headers + [
+                KafkaHeader(name: DeadLetterHeader.sourceTopic, text: source.topic),
+                KafkaHeader(name: DeadLetterHeader.sourcePartition, text: String(source.partition)),
+                KafkaHeader(name: DeadLetterHeader.sourceOffset, text: String(source.offset)),
+                KafkaHeader(name: DeadLetterHeader.reason, text: rejection.reason.rawValue),
+                KafkaHeader(name: DeadLetterHeader.detail, text: rejection.detail),
+            ])
+    }
+}

@@ -1,0 +1,100 @@
+import ClienteleKafka
+import ClienteleStore
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// Header carrying an output event's stable id.
+public let messageIdHeader = "clientele.message.id"
+
+/// Publishes the store's outbox to Kafka, oldest first, and removes what the broker acknowledged.
+///
+/// Only the holder of the store's relay lease publishes, so messages of one client leave in the
+/// order they were written even when several workers share a store. Woken by ``wake()`` after each
+/// committed batch, and every `interval` in any case. On graceful shutdown it publishes what is
+/// left (giving up after `shutdownDrainLimit` if Kafka is unreachable: the rows stay for the next
+/// start) before returning.
+public final class OutboxRelay: Service, Sendable {
+    private let store: any ClientStore
+    private let producer: KafkaProducer
+    private let topics: TopicNames
+    private let logger: Logger
+    private let holder: String
+    private let batchSize: Int
+    private let interval: Duration
+    private let shutdownDrainLimit: Duration
+    private let signal: AsyncStream<Void>.Continuation
+    private let signals: AsyncStream<Void>
+    private let published: Counter
+
+    public init(
+        store: any ClientStore, producer: KafkaProducer, topics: TopicNames, holder: String, logger: Logger,
+        batchSize: Int = 5000, interval: Duration = .milliseconds(250), shutdownDrainLimit: Duration = .seconds(30)
+    ) {
+        self.store = store
+        self.producer = producer
+        self.topics = topics
+        self.holder = holder
+        self.logger = logger
+        self.batchSize = batchSize
+        self.interval = interval
+        self.shutdownDrainLimit = shutdownDrainLimit
+        (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        published = Counter(label: "clientele_outbox_published_total")
+    }
+
+    /// Asks the relay to publish now (non-blocking).
+    public func wake() { signal.yield() }
+
+    public func run() async throws {
+        let clock = ContinuousClock()
+        await withDiscardingTaskGroup { group in
+            group.addTask { [signal, interval] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    signal.yield()
+                }
+            }
+            var failures = 0
+            for await _ in signals.cancelOnGracefulShutdown() {
+                do {
+                    try await drain()
+                    failures = 0
+                } catch {
+                    failures += 1
+                    logger.warning("outbox publish failed; will retry", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                    try? await Task.sleep(for: .milliseconds(min(5000, 100 * (1 << min(failures, 6)))))
+                }
+            }
+            // Graceful shutdown: the workers have stopped writing; publish what is left.
+            let deadline = clock.now.advanced(by: shutdownDrainLimit)
+            while clock.now < deadline {
+                do {
+                    try await drain()
+                    break
+                } catch {
+                    logger.warning("outbox publish failed during shutdown", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Publishes until the outbox is empty (or another relay holds the lease).
+    public func drain() async throws {
+        while true {
+            guard try await store.acquireRelayLease(holder: holder, for: .seconds(30)) else { return }
+            let pending = try await store.pendingOutbox(limit: batchSize)
+            if pending.isEmpty { return }
+            try await producer.send(pending.map { row in
+                OutgoingMessage(
+                    topic: topics.resolve(row.topic), key: Array(row.key.utf8), value: row.payload,
+                    headers: [KafkaHeader(name: messageIdHeader, text: row.messageId)])
+            })
+            try await store.markPublished(pending.map(\.id))
+            published.increment(by: pending.count)
+            if pending.count < batchSize { return }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/// The contract's topic names, with the deployment's prefix (`CLIENTELE_TOPIC_PREFIX`) applied.
+public struct TopicNames: Sendable, Equatable {
+    public var prefix: String
+
+    public init(prefix: String = "") { self.prefix = prefix }
+
+    public static let purchases = "purchases"
+    public static let contacts = "contacts"
+    public static let clientStatus = "client-status"
+    public static let followUpTasks = "follow-up-tasks"
+    public static let churnRisk = "churn-risk"
+
+    /// Every topic of the contract, logical names.
+    public static let all = [
+        purchases, contacts, clientStatus, followUpTasks, churnRisk,
+        deadLetter(of: purchases), deadLetter(of: contacts),
+    ]
+
+    /// The dead-letter topic of an input topic (logical names).
+    public static func deadLetter(of topic: String) -> String { topic + ".dlq" }
+
+    /// The real topic name of a logical one.
+    public func resolve(_ logical: String) -> String { prefix + logical }
+}

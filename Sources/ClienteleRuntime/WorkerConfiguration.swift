@@ -1,0 +1,167 @@
+import ClienteleDomain
+import ClienteleKafka
+import ClienteleStore
+import Configuration
+import Foundation
+import Logging
+
+/// Everything a worker reads at startup, validated. Sources, highest priority first:
+/// environment variables, then the YAML file named by `CLIENTELE_CONFIG_FILE` (nested keys,
+/// e.g. `kafka: {bootstrap: {servers: …}}` for `KAFKA_BOOTSTRAP_SERVERS`), then defaults.
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `KAFKA_BOOTSTRAP_SERVERS` | `host:port[,host:port…]` | `localhost:9092` |
+/// | `KAFKA_<PROPERTY>` | any librdkafka property, dots as underscores | – |
+/// | `DATABASE_URL` | `sqlite:PATH` or `postgres://…` | `sqlite:clientele.sqlite` |
+/// | `CLIENTELE_TOPIC_PREFIX` | prepended to every topic | empty |
+/// | `CLIENTELE_HTTP_PORT` | metrics/health port | per worker |
+/// | `CLIENTELE_CLOCK` | `wall` or `event` | `wall` |
+/// | `CLIENTELE_GROUP_ID` | consumer group | `clientele-<worker>` |
+/// | `CLIENTELE_BATCH_SIZE` | messages per store transaction | 2000 |
+/// | `CLIENTELE_BATCH_WAIT_MS` | longest wait for a batch's first message | 100 |
+/// | `CLIENTELE_MAX_MESSAGE_BYTES` | larger input messages are dead-lettered | 65536 |
+/// | `CLIENTELE_LOG_LEVEL` | `trace` … `critical` | `info` |
+/// | `CLIENTELE_REGULAR_AFTER` | purchases that make a client `regular` | 4 |
+/// | `CLIENTELE_LARGE_ORDER_AMOUNT` | absolute large-order threshold | 1000 |
+/// | `CLIENTELE_LARGE_ORDER_FACTOR` | large order = factor × own average | 3 |
+public struct WorkerConfiguration: Sendable {
+    public enum Clock: String, Sendable { case wall, event }
+
+    public var workerName: String
+    public var kafka: KafkaConfiguration
+    public var database: DatabaseURL
+    public var topics: TopicNames
+    public var httpPort: Int
+    public var clock: Clock
+    public var groupId: String
+    public var batchSize: Int
+    public var batchWait: Duration
+    public var maxMessageBytes: Int
+    public var logLevel: Logger.Level
+    public var purchaseRules: PurchaseRules
+
+    /// Reads and validates the configuration of `workerName`.
+    /// - Throws: ``ConfigurationProblem`` naming the setting and what to fix.
+    public static func load(
+        workerName: String, defaultHTTPPort: Int, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> WorkerConfiguration {
+        var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: environment)]
+        if let file = environment["CLIENTELE_CONFIG_FILE"], !file.isEmpty {
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw ConfigurationProblem("CLIENTELE_CONFIG_FILE names '\(file)', which does not exist")
+            }
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: .init(file)))
+            } catch {
+                throw ConfigurationProblem("CLIENTELE_CONFIG_FILE '\(file)' is not valid YAML: \(error)")
+            }
+        }
+        let reader = SettingsReader(config: ConfigReader(providers: providers))
+        return try WorkerConfiguration(workerName: workerName, defaultHTTPPort: defaultHTTPPort, reader: reader, environment: environment)
+    }
+
+    init(workerName: String, defaultHTTPPort: Int, reader: SettingsReader, environment: [String: String]) throws {
+        self.workerName = workerName
+        let servers = reader.string("kafka.bootstrap.servers", default: "localhost:9092")
+        try Self.validateBootstrapServers(servers)
+        var properties: [String: String] = [:]
+        for (name, value) in environment where name.hasPrefix("KAFKA_") && name != "KAFKA_BOOTSTRAP_SERVERS" {
+            let property = name.dropFirst("KAFKA_".count).lowercased().replacingOccurrences(of: "_", with: ".")
+            guard !property.isEmpty else { continue }
+            properties[property] = value
+        }
+        kafka = KafkaConfiguration(bootstrapServers: servers, properties: properties)
+        do {
+            database = try DatabaseURL(parsing: reader.string("database.url", default: "sqlite:clientele.sqlite"))
+        } catch {
+            throw ConfigurationProblem(error.message)
+        }
+        topics = TopicNames(prefix: try reader.matching("clientele.topic.prefix", default: "",
+            rule: "letters, digits, '.', '_' or '-', at most 100", { $0.count <= 100 && $0.allSatisfy(Self.isTopicCharacter) }))
+        httpPort = try reader.integer("clientele.http.port", default: defaultHTTPPort, in: 1...65535)
+        guard let clock = Clock(rawValue: reader.string("clientele.clock", default: "wall")) else {
+            throw ConfigurationProblem("CLIENTELE_CLOCK must be 'wall' or 'event'")
+        }
+        self.clock = clock
+        groupId = try reader.matching("clientele.group.id", default: "clientele-\(workerName)",
+            rule: "1 to 200 characters", { (1...200).contains($0.count) })
+        batchSize = try reader.integer("clientele.batch.size", default: 2000, in: 1...100_000)
+        batchWait = .milliseconds(try reader.integer("clientele.batch.wait.ms", default: 100, in: 1...10_000))
+        maxMessageBytes = try reader.integer("clientele.max.message.bytes", default: EventLimits.defaultMaximumMessageBytes, in: 256...10_485_760)
+        guard let level = Logger.Level(rawValue: reader.string("clientele.log.level", default: "info").lowercased()) else {
+            throw ConfigurationProblem("CLIENTELE_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = level
+        var rules = PurchaseRules()
+        rules.regularAfter = try reader.integer("clientele.regular.after", default: rules.regularAfter, in: 2...1000)
+        let largeAmount = try reader.decimal("clientele.large.order.amount", default: "1000")
+        guard let money = Money(jsonNumber: largeAmount), money.units > 0 else {
+            throw ConfigurationProblem("CLIENTELE_LARGE_ORDER_AMOUNT must be a positive number (got '\(largeAmount)')")
+        }
+        rules.largeOrderAmount = money
+        rules.largeOrderFactor = try reader.double("clientele.large.order.factor", default: rules.largeOrderFactor)
+        try rules.validate()
+        purchaseRules = rules
+    }
+
+    static func isTopicCharacter(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character.isNumber || "._-".contains(character))
+    }
+
+    static func validateBootstrapServers(_ servers: String) throws {
+        let entries = servers.split(separator: ",", omittingEmptySubsequences: false)
+        for entry in entries {
+            let trimmed = entry.trimmingCharacters(in: .whitespaces)
+            let withoutScheme = trimmed.split(separator: "://", maxSplits: 1).last.map(String.init) ?? trimmed
+            guard let colon = withoutScheme.lastIndex(of: ":"), colon != withoutScheme.startIndex,
+                  let port = Int(withoutScheme[withoutScheme.index(after: colon)...]), (1...65535).contains(port)
+            else {
+                throw ConfigurationProblem(
+                    "KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port (got '\(servers)')")
+            }
+        }
+    }
+}
+
+/// Reads settings by their dotted key; errors name the environment variable.
+struct SettingsReader {
+    let config: ConfigReader
+
+    static func variableName(_ key: String) -> String {
+        key.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    func string(_ key: String, default defaultValue: String) -> String {
+        config.string(forKey: ConfigKey(key.split(separator: ".").map(String.init))) ?? defaultValue
+    }
+
+    func matching(_ key: String, default defaultValue: String, rule: String, _ isValid: (String) -> Bool) throws -> String {
+        let value = string(key, default: defaultValue)
+        guard isValid(value) else {
+            throw ConfigurationProblem("\(Self.variableName(key)) must be \(rule) (got '\(value)')")
+        }
+        return value
+    }
+
+    func integer(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) throws -> Int {
+        let text = string(key, default: String(defaultValue)).trimmingCharacters(in: .whitespaces)
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigurationProblem(
+                "\(Self.variableName(key)) must be a whole number from \(range.lowerBound) to \(range.upperBound) (got '\(text)')")
+        }
+        return value
+    }
+
+    func double(_ key: String, default defaultValue: Double) throws -> Double {
+        let text = string(key, default: String(defaultValue)).trimmingCharacters(in: .whitespaces)
+        guard let value = Double(text), value.isFinite else {
+            throw ConfigurationProblem("\(Self.variableName(key)) must be a number (got '\(text)')")
+        }
+        return value
+    }
+
+    func decimal(_ key: String, default defaultValue: String) throws -> String {
+        string(key, default: defaultValue).trimmingCharacters(in: .whitespaces)
+    }
+}

@@ -1,0 +1,147 @@
+import ClienteleDomain
+
+/// The durable state of every client, the idempotency records, the task log and the outbox.
+///
+/// One contract for every backend (SQLite now; PostgreSQL with several worker replicas later):
+/// workers only call ``apply(_:reducer:)`` and the outbox relay only calls ``pendingOutbox(limit:)``
+/// and ``markPublished(_:)``, so a backend that locks rows (`SELECT … FOR UPDATE`) and claims
+/// outbox rows (`SKIP LOCKED`) fits without changing them.
+public protocol ClientStore: Sendable {
+    /// Applies a batch of accepted events in one transaction.
+    ///
+    /// For each event, in order: an idempotency record is inserted; an event whose record already
+    /// exists is a duplicate and is skipped. The clients of the new events are loaded (and locked,
+    /// where the backend can), `reducer` applies each event to its client, and the new states, the
+    /// status changes, the tasks and their outbox messages are written before the commit. Either
+    /// all of it is durable when this returns, or none of it.
+    func apply<Event: ClientEvent>(
+        _ events: [Event], reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
+    ) async throws -> BatchOutcome
+
+    /// Takes or renews the right to publish the outbox for `duration`. Only one relay holds it at a
+    /// time, so messages of one client are published in the order they were written even when
+    /// several workers share the store. Returns false while another live holder has it.
+    func acquireRelayLease(holder: String, for duration: Duration) async throws -> Bool
+
+    /// Outbox messages not yet published, oldest first (so per client in the order written).
+    func pendingOutbox(limit: Int) async throws -> [OutboxMessage]
+
+    /// Removes published messages from the outbox.
+    func markPublished(_ ids: [Int64]) async throws
+
+    /// One client's state with their recent tasks and status changes, or nil if unknown.
+    func client(id: String, recent: Int) async throws -> ClientView?
+
+    /// Counts for reports: clients by status, tasks by kind, accepted events, outbox backlog.
+    func summary() async throws -> StoreSummary
+}
+
+/// What one ``ClientStore/apply(_:reducer:)`` call did.
+public struct BatchOutcome: Sendable, Equatable {
+    /// Events applied for the first time.
+    public var accepted: Int
+    /// Events skipped because they had been applied before.
+    public var duplicates: Int
+    public var statusChanges: Int
+    public var tasks: Int
+
+    public init(accepted: Int = 0, duplicates: Int = 0, statusChanges: Int = 0, tasks: Int = 0) {
+        self.accepted = accepted
+        self.duplicates = duplicates
+        self.statusChanges = statusChanges
+        self.tasks = tasks
+    }
+}
+
+/// A message waiting in the outbox.
+public struct OutboxMessage: Sendable, Equatable {
+    /// Store-assigned, increasing in write order.
+    public var id: Int64
+    /// Logical topic name (without the deployment's prefix), e.g. `client-status`.
+    public var topic: String
+    public var key: String
+    /// Nil for a tombstone.
+    public var payload: [UInt8]?
+    /// The stable id of the output event (also sent as a header).
+    public var messageId: String
+
+    public init(id: Int64, topic: String, key: String, payload: [UInt8]?, messageId: String) {
+        self.id = id
+        self.topic = topic
+        self.key = key
+        self.payload = payload
+        self.messageId = messageId
+    }
+}
+
+/// The logical names of the output topics.
+public enum OutputTopic {
+    public static let clientStatus = "client-status"
+    public static let followUpTasks = "follow-up-tasks"
+}
+
+/// A client as shown by `clientele client show`.
+public struct ClientView: Sendable, Equatable {
+    public var state: ClientState
+    /// Newest first.
+    public var recentTasks: [FollowUpTask]
+    /// Newest first.
+    public var recentStatusChanges: [StatusChange]
+
+    public init(state: ClientState, recentTasks: [FollowUpTask], recentStatusChanges: [StatusChange]) {
+        self.state = state
+        self.recentTasks = recentTasks
+        self.recentStatusChanges = recentStatusChanges
+    }
+}
+
+/// Whole-store counts.
+public struct StoreSummary: Sendable, Equatable {
+    public var clients: Int
+    /// Keyed by status wire name; clients without a status count under `none`.
+    public var clientsByStatus: [String: Int]
+    public var tasksByKind: [String: Int]
+    public var acceptedEvents: Int
+    public var outboxBacklog: Int
+    public var totalPurchases: Int
+    public var statusChanges: Int
+
+    public init(
+        clients: Int, clientsByStatus: [String: Int], tasksByKind: [String: Int],
+        acceptedEvents: Int, outboxBacklog: Int, totalPurchases: Int, statusChanges: Int
+    ) {
+        self.statusChanges = statusChanges
+        self.clients = clients
+        self.clientsByStatus = clientsByStatus
+        self.tasksByKind = tasksByKind
+        self.acceptedEvents = acceptedEvents
+        self.outboxBacklog = outboxBacklog
+        self.totalPurchases = totalPurchases
+    }
+}
+
+/// A store failure with a stable code; the message never holds client data.
+public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Sendable, Hashable {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// `DATABASE_URL` cannot be used.
+        public static let invalidURL = Code(rawValue: "invalid_database_url")
+        /// The backend named by the URL is not available in this build.
+        public static let unsupportedBackend = Code(rawValue: "unsupported_backend")
+        /// The database could not be opened or migrated.
+        public static let unavailable = Code(rawValue: "database_unavailable")
+        /// A stored row could not be read back.
+        public static let corruptRow = Code(rawValue: "corrupt_row")
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

@@ -1,0 +1,76 @@
+import GRDB
+
+/// The SQLite schema, as numbered migrations. Never edit a shipped migration: add one.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: clients, idempotency, tasks, status changes, outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE clients (
+                    client_id TEXT PRIMARY KEY NOT NULL,
+                    status TEXT,
+                    status_changed_at INTEGER,
+                    purchase_count INTEGER NOT NULL DEFAULT 0,
+                    first_purchase_at INTEGER,
+                    last_purchase_at INTEGER,
+                    total_amount INTEGER NOT NULL DEFAULT 0,
+                    total_margin INTEGER NOT NULL DEFAULT 0,
+                    total_discount INTEGER NOT NULL DEFAULT 0,
+                    refund_count INTEGER NOT NULL DEFAULT 0,
+                    refund_total INTEGER NOT NULL DEFAULT 0,
+                    currency TEXT,
+                    last_event_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX clients_by_status ON clients(status);
+
+                -- One row per accepted input event: the idempotency key.
+                CREATE TABLE processed_events (
+                    event_id TEXT PRIMARY KEY NOT NULL,
+                    client_id TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE tasks (
+                    task_id TEXT PRIMARY KEY NOT NULL,
+                    client_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    priority TEXT NOT NULL,
+                    due_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    caused_by TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX tasks_by_client ON tasks(client_id, created_at);
+
+                CREATE TABLE status_changes (
+                    event_id TEXT PRIMARY KEY NOT NULL,
+                    client_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    previous_status TEXT,
+                    changed_at INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    caused_by TEXT NOT NULL,
+                    purchase_count INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX status_changes_by_client ON status_changes(client_id, changed_at);
+
+                -- Transactional outbox: written with the state change, published by the relay.
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    message_key TEXT NOT NULL,
+                    payload BLOB,
+                    message_id TEXT NOT NULL
+                );
+
+                -- Which relay may publish the outbox, until when (wall-clock milliseconds).
+                CREATE TABLE relay_lease (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    holder TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,169 @@
+import ArgumentParser
+import ClienteleDomain
+import ClienteleKafka
+import ClienteleRuntime
+import ClienteleStore
+import ClienteleWorkload
+import Foundation
+import Logging
+import Synchronization
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure purchase-worker: sustained events/s, end-to-end latency percentiles, peak memory.",
+        discussion: """
+            Phase 1 loads --events generated purchases into the embedded broker, then starts the \
+            worker and measures its sustained rate from its first applied event to its last. Phase 2 \
+            produces first purchases of new clients at --rate per second for --latency-seconds and \
+            measures, per event, the time from handing it to the producer until its `client-status` \
+            event is readable by a consumer. Build with -c release for meaningful figures.
+            """)
+
+    @Option(help: "Purchases for the throughput phase.") var events = 200_000
+    @Option(help: "Distinct clients in the throughput phase.") var clients = 20_000
+    @Option(help: "Events per second in the latency phase.") var rate = 5_000
+    @Option(name: .customLong("latency-seconds"), help: "Duration of the latency phase.") var latencySeconds = 10
+    @Option(help: "Partitions per topic.") var partitions = 16
+    @Option(help: "Extra worker settings, e.g. CLIENTELE_BATCH_SIZE=5000 (repeatable).") var env: [String] = []
+    @Option(help: "Folder for the benchmark's SQLite file and worker log.") var directory = "bench-output"
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .error
+            return handler
+        }
+        var extra: [String: String] = [:]
+        for pair in env {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--env takes NAME=VALUE") }
+            extra[parts[0]] = parts[1]
+        }
+        let stack = try LocalStack(directory: directory, partitions: partitions)
+        let producer = try KafkaProducer(configuration: stack.kafkaConfiguration, logger: Logger(label: "bench"))
+        let topic = stack.topics.resolve(TopicNames.purchases)
+
+        // Phase 1: preload, then measure the worker's sustained consumption.
+        print("▶ phase 1: preloading \(events) purchases for \(clients) clients")
+        let lines = PurchaseGenerator(clients: clients, purchases: events, seed: 7).lines()
+        for chunk in stride(from: 0, to: lines.count, by: 20_000) {
+            try await producer.send(lines[chunk..<min(chunk + 20_000, lines.count)].map {
+                OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
+            })
+        }
+        print("▶ starting purchase-worker \(extra.isEmpty ? "" : "with \(extra)")")
+        try stack.startWorker(environment: extra)
+        let store = try await waitForStoreFile(stack)
+        var firstSeen: (ContinuousClock.Instant, Int)?
+        while true {
+            let accepted = try await store.summary().acceptedEvents
+            if firstSeen == nil, accepted > 0 { firstSeen = (.now, accepted) }
+            if accepted >= lines.count { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let finished = ContinuousClock.now
+        let (t0, c0) = firstSeen!
+        let sustained = Double(lines.count - c0) / max(0.001, (finished - t0) / .seconds(1))
+        _ = try await stack.waitForStore(accepted: lines.count, timeout: .seconds(600))
+        let drained = ContinuousClock.now
+        print(String(format: "  sustained: %.0f events/s (%d events in %.2f s; outbox drained %.2f s later)",
+                     sustained, lines.count - c0, (finished - t0) / .seconds(1), (drained - finished) / .seconds(1)))
+
+        // Phase 2: paced first purchases, latency to the client-status event.
+        let total = rate * latencySeconds
+        print("▶ phase 2: \(total) first purchases at \(rate)/s; latency to the client-status event")
+        let sentAt = Mutex<[String: ContinuousClock.Instant]>([:])
+        let latencies = Mutex<[Double]>([])
+        let outputConsumer = try KafkaConsumer(
+            configuration: stack.kafkaConfiguration, groupId: "bench-\(UUID().uuidString)",
+            topics: [stack.topics.resolve(TopicNames.clientStatus)], logger: Logger(label: "bench"))
+        // Join the group and skip phase 1's output before measuring.
+        try await skipExisting(outputConsumer)
+        let reader = Task {
+            while latencies.withLock({ $0.count }) < total {
+                let batch = try await outputConsumer.poll(maxMessages: 5000, maxWait: .milliseconds(100))
+                let now = ContinuousClock.now
+                for message in batch {
+                    guard let value = message.value, case .object(let object)? = try? JSONParser.parse(value),
+                          case .string(let cause)? = object["causedBy"], cause.hasPrefix("lat-"),
+                          let sent = sentAt.withLock({ $0[cause] })
+                    else { continue }
+                    latencies.withLock { $0.append((now - sent) / .milliseconds(1)) }
+                }
+            }
+        }
+        let tick = Duration.milliseconds(10)
+        let perTick = max(1, rate / 100)
+        var produced = 0
+        var next = ContinuousClock.now
+        let base = Timestamp(rfc3339: "2026-07-01T00:00:00Z")!
+        while produced < total {
+            let count = min(perTick, total - produced)
+            var batch: [OutgoingMessage] = []
+            var ids: [String] = []
+            for index in produced..<(produced + count) {
+                let clientId = "L\(index)"
+                let eventId = "lat-\(index)"
+                var json = JSONObjectWriter()
+                json.add("eventId", eventId)
+                json.add("clientId", clientId)
+                json.add("occurredAt", base.adding(seconds: Int64(index)))
+                json.add("amount", Money(units: 250_000))
+                json.add("currency", "EUR")
+                batch.append(OutgoingMessage(topic: topic, key: Array(clientId.utf8), value: json.bytes))
+                ids.append(eventId)
+            }
+            let now = ContinuousClock.now
+            sentAt.withLock { map in for id in ids { map[id] = now } }
+            try await producer.send(batch)
+            produced += count
+            next = next.advanced(by: tick)
+            try await Task.sleep(until: next, clock: .continuous)
+        }
+        let waitDeadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while latencies.withLock({ $0.count }) < total, ContinuousClock.now < waitDeadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        reader.cancel()
+        let measured = latencies.withLock { $0.sorted() }
+        let peak = stack.workerPeakMemory()
+        await outputConsumer.close()
+        await producer.close()
+        let exit = await stack.stopWorker()
+        await stack.shutdown()
+
+        func percentile(_ p: Double) -> Double {
+            measured.isEmpty ? .nan : measured[min(measured.count - 1, Int(Double(measured.count) * p))]
+        }
+        print("")
+        print("purchase-worker benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+        print(String(format: "  sustained throughput   %.0f events/s  (%d events, %d clients, %d partitions)", sustained, events, clients, partitions))
+        print(String(format: "  end-to-end latency     p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms  (%d of %d events at %d/s)",
+                     percentile(0.50), percentile(0.90), percentile(0.99), measured.last ?? .nan, measured.count, total, rate))
+        print("  worker peak memory     \(peak.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "unknown") (VmHWM)")
+        print("  worker exit status     \(exit) after SIGTERM")
+    }
+
+    private func waitForStoreFile(_ stack: LocalStack) async throws -> SQLiteClientStore {
+        for _ in 0..<200 {
+            if FileManager.default.fileExists(atPath: stack.databasePath) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try stack.store()
+    }
+
+    private func skipExisting(_ consumer: KafkaConsumer) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        var quietSince: ContinuousClock.Instant?
+        while ContinuousClock.now < deadline {
+            let batch = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(200))
+            if !consumer.assignment.isEmpty, batch.isEmpty {
+                if let since = quietSince, ContinuousClock.now - since > .milliseconds(500) { return }
+                quietSince = quietSince ?? .now
+            } else {
+                quietSince = nil
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import ClienteleDomain
+import ClienteleStore
+import Foundation
+
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client", abstract: "Look at clients in the store.", subcommands: [Show.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a client's status, aggregates, recent tasks and status history.")
+
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The client id.") var id: String
+        @Flag(help: "Print JSON instead of text.") var json = false
+        @Option(help: "How many recent tasks and status changes to show.") var recent = 10
+
+        func run() async throws {
+            let url: DatabaseURL
+            do { url = try DatabaseURL(parsing: database.resolved) } catch { throw ValidationError(error.message) }
+            let store = try StoreOpener.open(url)
+            guard let view = try await store.client(id: id, recent: recent) else {
+                printError("client '\(id)' is not in the store")
+                throw ExitCode(1)
+            }
+            print(json ? ClientViewFormat.json(view) : ClientViewFormat.text(view))
+        }
+    }
+}
+
+/// Renders a ``ClientView`` for people (text) or programs (JSON).
+enum ClientViewFormat {
+    static func text(_ view: ClientView) -> String {
+        let state = view.state
+        let currency = state.currency.map { " " + $0 } ?? ""
+        var lines = ["Client \(state.clientId)"]
+        lines.append("  status          \(state.status?.rawValue ?? "(none)")"
+            + (state.statusChangedAt.map { " since \($0)" } ?? ""))
+        lines.append("  purchases       \(state.purchaseCount)"
+            + (state.firstPurchaseAt.map { ", first \($0)" } ?? "") + (state.lastPurchaseAt.map { ", last \($0)" } ?? ""))
+        lines.append("  total amount    \(state.totalAmount)\(currency)  (margin \(state.totalMargin), discounts \(state.totalDiscount))")
+        if let average = state.averageAmount {
+            lines.append("  average order   \(String(format: "%.2f", average))\(currency)")
+        }
+        lines.append("  refunds         \(state.refundCount) (\(state.refundTotal)\(currency))")
+        lines.append("")
+        lines.append("  recent tasks")
+        if view.recentTasks.isEmpty { lines.append("    (none)") }
+        for task in view.recentTasks {
+            lines.append("    \(task.createdAt)  \(task.kind.rawValue)  \(task.priority.rawValue), due \(task.dueAt)  (\(task.reason); caused by \(task.causedBy))")
+        }
+        lines.append("")
+        lines.append("  status history")
+        if view.recentStatusChanges.isEmpty { lines.append("    (none)") }
+        for change in view.recentStatusChanges {
+            lines.append("    \(change.changedAt)  \(change.previousStatus?.rawValue ?? "–") → \(change.status.rawValue)  (\(change.reason); caused by \(change.causedBy))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ view: ClientView) -> String {
+        let state = view.state
+        var object = JSONObjectWriter()
+        object.add("clientId", state.clientId)
+        object.add("status", state.status?.rawValue)
+        object.add("statusChangedAt", state.statusChangedAt)
+        object.add("purchaseCount", state.purchaseCount)
+        object.add("firstPurchaseAt", state.firstPurchaseAt)
+        object.add("lastPurchaseAt", state.lastPurchaseAt)
+        object.add("totalAmount", state.totalAmount)
+        object.add("totalMargin", state.totalMargin)
+        object.add("totalDiscount", state.totalDiscount)
+        object.add("refundCount", state.refundCount)
+        object.add("refundTotal", state.refundTotal)
+        object.add("currency", state.currency)
+        object.add("lastEventAt", state.lastEventAt)
+        let tasks = view.recentTasks.map { String(decoding: $0.payload, as: UTF8.self) }.joined(separator: ",")
+        let changes = view.recentStatusChanges.map { String(decoding: $0.payload, as: UTF8.self) }.joined(separator: ",")
+        var text = object.json
+        text.removeLast()
+        return text + ",\"recentTasks\":[\(tasks)],\"recentStatusChanges\":[\(changes)]}"
+    }
+}

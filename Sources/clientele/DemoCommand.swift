@@ -1,0 +1,80 @@
+import ArgumentParser
+import ClienteleKafka
+import ClienteleRuntime
+import ClienteleWorkload
+import Foundation
+import Logging
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the whole flow locally: embedded broker, purchase-worker, generated purchases, summary.")
+
+    @Option(help: "Number of distinct clients.") var clients = 2000
+    @Option(help: "Number of purchase events.") var purchases = 20_000
+    @Option(help: "Folder for the demo's SQLite file and worker log.") var directory = "demo-output"
+
+    func validate() throws {
+        guard clients >= 1, purchases >= 1 else { throw ValidationError("--clients and --purchases must be at least 1") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .error
+            return handler
+        }
+        print("▶ starting the embedded broker (3 brokers, 16 partitions per topic)")
+        let stack = try LocalStack(directory: directory, partitions: 16)
+        print("  bootstrap.servers=\(stack.cluster.bootstrapServers)")
+        print("▶ starting purchase-worker on a fresh SQLite file: \(stack.databasePath)")
+        try stack.startWorker()
+
+        let lines = PurchaseGenerator(clients: clients, purchases: purchases).lines()
+        let bad = PurchaseGenerator.malformedSamples()
+        print("▶ streaming \(lines.count) generated purchases for \(clients) clients, plus \(bad.count) malformed messages")
+        let producer = try KafkaProducer(configuration: stack.kafkaConfiguration, logger: Logger(label: "demo"))
+        let topic = stack.topics.resolve(TopicNames.purchases)
+        let started = ContinuousClock.now
+        for chunk in stride(from: 0, to: lines.count, by: 10_000) {
+            try await producer.send(lines[chunk..<min(chunk + 10_000, lines.count)].map {
+                OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
+            })
+        }
+        try await producer.send(bad.map { OutgoingMessage(topic: topic, key: $0.clientId.map { Array($0.utf8) }, value: $0.bytes) })
+        await producer.close()
+
+        let summary = try await stack.waitForStore(accepted: lines.count, timeout: .seconds(300)) { summary in
+            print("\r  applied \(summary.acceptedEvents)/\(lines.count)", terminator: "")
+            flushStandardOutput()
+        }
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        print("")
+        let outputs = try await stack.countMessages(
+            on: [TopicNames.clientStatus, TopicNames.followUpTasks, TopicNames.deadLetter(of: TopicNames.purchases)],
+            expected: summary.tasksByKind.values.reduce(0, +) + bad.count + summary.statusChanges)
+        let status = await stack.stopWorker()
+        await stack.shutdown()
+
+        print("")
+        print("Clientele demo summary")
+        print("======================")
+        print("events applied     \(summary.acceptedEvents) in \(String(format: "%.2f", elapsed)) s → \(Int(Double(summary.acceptedEvents) / elapsed)) events/s (end to end, incl. worker start-up)")
+        print("dead-lettered      \(outputs[TopicNames.deadLetter(of: TopicNames.purchases)] ?? 0) of \(bad.count) malformed messages (on purchases.dlq)")
+        print("")
+        print("clients by status  (\(summary.clients) clients)")
+        for (name, count) in summary.clientsByStatus.sorted(by: { $0.value > $1.value }) {
+            print("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(count)")
+        }
+        print("")
+        print("tasks by kind")
+        for (name, count) in summary.tasksByKind.sorted(by: { $0.value > $1.value }) {
+            print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(count)")
+        }
+        print("")
+        print("published          \(outputs[TopicNames.clientStatus] ?? 0) client-status events, \(outputs[TopicNames.followUpTasks] ?? 0) follow-up tasks")
+        print("worker exit        status \(status) after SIGTERM (log: \(directory)/purchase-worker.log)")
+        print("")
+        print("Look at one client:  swift run clientele client show \(PurchaseGenerator.clientId(0)) --database sqlite:\(stack.databasePath)")
+    }
+}

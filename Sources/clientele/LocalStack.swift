@@ -1,0 +1,126 @@
+import ClienteleDomain
+import ClienteleKafka
+import ClienteleRuntime
+import ClienteleStore
+import Foundation
+import Logging
+
+/// The embedded broker, a fresh SQLite file and a `purchase-worker` child process: what the
+/// demo and the benchmark run on.
+final class LocalStack {
+    let cluster: MockKafkaCluster
+    let topics: TopicNames
+    let databasePath: String
+    let directory: String
+    private(set) var worker: Process?
+
+    init(directory: String, partitions: Int, topics: TopicNames = TopicNames()) throws {
+        self.directory = directory
+        self.topics = topics
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        databasePath = directory + "/clientele.sqlite"
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: databasePath + suffix) }
+        cluster = try EmbeddedBroker.start(brokers: 3, partitions: partitions, topics: topics)
+    }
+
+    var kafkaConfiguration: KafkaConfiguration { KafkaConfiguration(bootstrapServers: cluster.bootstrapServers) }
+
+    /// Opens the store (after the worker created it, or creating it).
+    func store() throws -> SQLiteClientStore { try SQLiteClientStore(path: databasePath) }
+
+    /// Starts `purchase-worker` (the executable next to this one), logging to `<directory>/purchase-worker.log`.
+    func startWorker(environment extra: [String: String] = [:]) throws {
+        let executable = Self.siblingExecutable("purchase-worker")
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw LocalStackError("cannot find the purchase-worker executable at \(executable); build it with `swift build`")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        var environment = ProcessInfo.processInfo.environment
+        environment["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrapServers
+        environment["DATABASE_URL"] = "sqlite:" + databasePath
+        environment["CLIENTELE_TOPIC_PREFIX"] = topics.prefix
+        environment["CLIENTELE_LOG_LEVEL"] = environment["CLIENTELE_LOG_LEVEL"] ?? "notice"
+        environment.merge(extra) { $1 }
+        process.environment = environment
+        let logPath = directory + "/purchase-worker.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+        worker = process
+    }
+
+    /// Peak resident memory of the worker so far (VmHWM), in bytes.
+    func workerPeakMemory() -> Int? {
+        guard let pid = worker?.processIdentifier,
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first
+        return kilobytes.map { $0 * 1024 }
+    }
+
+    /// Sends SIGTERM and waits for the worker to exit; returns its exit status.
+    @discardableResult
+    func stopWorker() async -> Int32 {
+        guard let worker, worker.isRunning else { return worker?.terminationStatus ?? 0 }
+        worker.terminate()
+        while worker.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        return worker.terminationStatus
+    }
+
+    /// Polls the store until `accepted` events are applied and the outbox is empty.
+    func waitForStore(accepted: Int, timeout: Duration, progress: ((StoreSummary) -> Void)? = nil) async throws -> StoreSummary {
+        let store = try store()
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            let summary = try await store.summary()
+            progress?(summary)
+            if summary.acceptedEvents >= accepted && summary.outboxBacklog == 0 { return summary }
+            if let worker, !worker.isRunning {
+                throw LocalStackError("purchase-worker exited with status \(worker.terminationStatus); see \(directory)/purchase-worker.log")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw LocalStackError("timed out: \(summary.acceptedEvents) of \(accepted) events applied, \(summary.outboxBacklog) outbox messages pending")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Counts the messages on logical topics, reading until `expected` are seen or nothing new arrives for `quiet`.
+    func countMessages(on logicalTopics: [String], expected: Int, quiet: Duration = .seconds(8)) async throws -> [String: Int] {
+        let consumer = try KafkaConsumer(
+            configuration: kafkaConfiguration, groupId: "clientele-count-\(UUID().uuidString)",
+            topics: logicalTopics.map(topics.resolve), logger: Logger(label: "clientele.count"))
+        var counts: [String: Int] = [:]
+        var total = 0
+        var lastNew = ContinuousClock.now
+        while total < expected, ContinuousClock.now - lastNew < quiet {
+            let batch = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(200))
+            if !batch.isEmpty { lastNew = .now }
+            for message in batch {
+                let logical = topics.prefix.isEmpty ? message.topic : String(message.topic.dropFirst(topics.prefix.count))
+                counts[logical, default: 0] += 1
+            }
+            total += batch.count
+        }
+        await consumer.close()
+        return counts
+    }
+
+    func shutdown() async {
+        await stopWorker()
+        cluster.shutdown()
+    }
+
+    static func siblingExecutable(_ name: String) -> String {
+        let me = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        return me.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}
+
+struct LocalStackError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
