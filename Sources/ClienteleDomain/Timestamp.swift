@@ -80,7 +80,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                 index += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<3 where digits < 3 { millis *= 10 }
+            var scale = digits
+            while scale < 3 { millis *= 10; scale += 1 }
         }
         guard index < utf8.count else { return nil }
         var offsetSeconds: Int64 = 0

@@ -16,7 +16,8 @@ public final class KafkaConsumer: Sendable {
     private let client: Client
     private let queue: DispatchQueue
 
-    /// Joins `groupId` and subscribes to `topics`.
+    /// Joins `groupId` and subscribes to `topics` (with no topics, joins nothing: a handle for
+    /// ``committed(_:timeout:)``).
     ///
     /// Defaults (overridable in `configuration`): `enable.auto.offset.store=false`,
     /// `enable.auto.commit=true`, `auto.commit.interval.ms=1000`, `auto.offset.reset=earliest`,
@@ -46,6 +47,8 @@ public final class KafkaConsumer: Sendable {
         self.client = Client(rk: rk, context: context)
         self.queue = DispatchQueue(label: "clientele.kafka.consumer")
 
+        // No topics: a group handle for looking at committed offsets, without joining the group.
+        guard !topics.isEmpty else { return }
         guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
             throw KafkaError.configuration("out of memory")
         }

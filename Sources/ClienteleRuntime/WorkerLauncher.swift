@@ -4,6 +4,7 @@ import ClienteleDomain
 import Foundation
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 /// Starts a worker process: configuration, logging, store, Kafka clients, services, signals.
 public enum WorkerLauncher {
@@ -38,36 +39,51 @@ public enum WorkerLauncher {
         }
     }
 
-    /// Builds and runs the worker's services (in-process use, e.g. tests and the demo).
+    /// Builds and runs the worker's services until SIGTERM/SIGINT.
     public static func run<Handler: EventHandler>(
         handler: Handler, configuration: WorkerConfiguration, logger: Logger
     ) async throws {
+        let services = try WorkerServices(handler: handler, configuration: configuration, logger: logger)
+        try await ServiceGroup(configuration: services.groupConfiguration(signals: [.sigterm, .sigint], logger: logger)).run()
+        await services.producer.close()
+        logger.info("stopped")
+    }
+}
+
+/// A worker's parts, wired together: store, Kafka clients, outbox relay and consume loop.
+public struct WorkerServices<Handler: EventHandler>: Sendable {
+    public let store: any ClientStore
+    public let producer: KafkaProducer
+    public let relay: OutboxRelay
+    public let worker: ConsumerWorker<Handler>
+
+    public init(handler: Handler, configuration: WorkerConfiguration, logger: Logger) throws {
         logger.info("starting", metadata: [
             "kafka": "\(configuration.kafka.description)", "database": "\(configuration.database)",
             "group": "\(configuration.groupId)", "batchSize": "\(configuration.batchSize)",
         ])
-        let store = try StoreOpener.open(configuration.database)
-        let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        store = try StoreOpener.open(configuration.database)
+        producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         let consumer = try KafkaConsumer(
             configuration: configuration.kafka, groupId: configuration.groupId,
             topics: [configuration.topics.resolve(handler.inputTopic)], logger: logger)
         let holder = "\(configuration.workerName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
-        let relay = OutboxRelay(store: store, producer: producer, topics: configuration.topics, holder: holder, logger: logger)
-        let worker = ConsumerWorker(
+        relay = OutboxRelay(store: store, producer: producer, topics: configuration.topics, holder: holder, logger: logger)
+        worker = ConsumerWorker(
             handler: handler, consumer: consumer, producer: producer, store: store, relay: relay,
             settings: .init(topics: configuration.topics, batchSize: configuration.batchSize, batchWait: configuration.batchWait),
             logger: logger, workerName: configuration.workerName)
-        // Shutdown runs in reverse order: the worker stops consuming first, then the relay
-        // publishes what the last batches wrote.
-        let group = ServiceGroup(configuration: .init(
+    }
+
+    /// The service group: shutdown runs in reverse order, so the worker stops consuming first and
+    /// the relay then publishes what the last batches wrote. Either service ending ends the group.
+    public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
+        ServiceGroupConfiguration(
             services: [
                 .init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
-        await producer.close()
-        logger.info("stopped")
+            gracefulShutdownSignals: signals,
+            logger: logger)
     }
 }

@@ -1,0 +1,83 @@
+import ClienteleDomain
+import Testing
+
+@Suite("Timestamps, money and JSON")
+struct ParsingTests {
+    @Test("RFC 3339 timestamps with offsets and fractions", arguments: [
+        ("2026-03-01T10:15:00Z", "2026-03-01T10:15:00Z"),
+        ("2026-03-01T11:15:00+01:00", "2026-03-01T10:15:00Z"),
+        ("2026-03-01T05:45:00-04:30", "2026-03-01T10:15:00Z"),
+        ("2026-03-01T10:15:00.250Z", "2026-03-01T10:15:00.250Z"),
+        ("2026-03-01T10:15:00.123456789Z", "2026-03-01T10:15:00.123Z"),
+        ("2024-02-29t23:59:59z", "2024-02-29T23:59:59Z"),
+        ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),
+    ])
+    func timestamps(input: String, normalized: String) throws {
+        let timestamp = try #require(Timestamp(rfc3339: input))
+        #expect(timestamp.rfc3339 == normalized)
+        #expect(Timestamp(rfc3339: normalized) == timestamp)
+    }
+
+    @Test("invalid timestamps are refused", arguments: [
+        "2026-02-30T10:00:00Z", "2025-02-29T10:00:00Z", "2026-13-01T10:00:00Z", "2026-03-01T24:00:00Z",
+        "2026-03-01 10:15:00Z", "2026-03-01T10:15:00", "2026-03-01", "yesterday", "2026-03-01T10:15:00+1:00",
+        "2026-03-01T10:15:00.Z", "", "2026-03-01T10:15:00Zjunk",
+    ])
+    func invalidTimestamps(input: String) {
+        #expect(Timestamp(rfc3339: input) == nil)
+    }
+
+    @Test("the epoch arithmetic agrees with known instants")
+    func knownInstants() {
+        #expect(Timestamp(rfc3339: "2000-01-01T00:00:00Z")?.millisecondsSinceEpoch == 946_684_800_000)
+        #expect(Timestamp(rfc3339: "2026-11-23T00:00:00Z")?.millisecondsSinceEpoch == 1_795_392_000_000)
+        #expect(Timestamp(millisecondsSinceEpoch: -1).rfc3339 == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test("money is read exactly from JSON number literals", arguments: [
+        ("129.90", Int64(1_299_000)), ("0", 0), ("0.0001", 1), ("0.00005", 1), ("0.00004", 0),
+        ("1e3", 10_000_000), ("1.5E2", 1_500_000), ("12.3456", 123_456), ("-2.5", -25_000),
+        ("1000000000000", 10_000_000_000_000_000),
+    ])
+    func money(literal: String, units: Int64) {
+        #expect(Money(jsonNumber: literal)?.units == units)
+    }
+
+    @Test("money sums are exact and saturate instead of wrapping")
+    func moneySums() {
+        var total = Money.zero
+        for _ in 0..<10 { total += Money(jsonNumber: "0.1")! }
+        #expect(total == Money(jsonNumber: "1")!)
+        #expect((Money(units: .max) + Money(units: 1)).units == .max)
+        #expect(Money(units: 1_299_000).description == "129.90")
+        #expect(Money(units: 2_176_710).description == "217.671")
+    }
+
+    @Test("JSON parser accepts valid documents")
+    func jsonValid() throws {
+        let value = try JSONParser.parse(Array(#" {"a":[1,-2.5e3,true,false,null],"b":"x\"\u00e9\ud83d\ude00","c":{}} "#.utf8))
+        guard case .object(let object) = value else { Issue.record("not an object"); return }
+        #expect(object["a"] == .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null]))
+        #expect(object["b"] == .string("x\"é😀"))
+        #expect(object["c"] == .object([:]))
+    }
+
+    @Test("JSON parser refuses invalid documents", arguments: [
+        #"{"a":1,"a":2}"#, #"{"a":1,}"#, #"{"a":01}"#, #"{"a":"\x"}"#, #"{"a":"\ud800"}"#, #"{"a":1} x"#,
+        #"{"a":.5}"#, #"{'a':1}"#, "{\"a\":\"\u{01}\"}", #"["#, "", #"{"a":tru}"#,
+        String(repeating: "[", count: 40) + String(repeating: "]", count: 40),
+    ])
+    func jsonInvalid(text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(text.utf8)) }
+    }
+
+    @Test("stable ids are deterministic, distinct and UUID-shaped")
+    func stableIDs() {
+        let a = StableID.make("task", "welcome", "C1")
+        #expect(a == StableID.make("task", "welcome", "C1"))
+        #expect(a != StableID.make("task", "welcome", "C2"))
+        #expect(StableID.make("ab", "c") != StableID.make("a", "bc"))
+        #expect(a.count == 36)
+        #expect(a.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
+    }
+}

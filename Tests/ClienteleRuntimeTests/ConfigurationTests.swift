@@ -1,0 +1,89 @@
+import ClienteleDomain
+import ClienteleRuntime
+import Foundation
+import Testing
+
+@Suite("worker configuration")
+struct ConfigurationTests {
+    func load(_ environment: [String: String]) async throws -> WorkerConfiguration {
+        try await WorkerConfiguration.load(workerName: "purchase-worker", defaultHTTPPort: 9101, environment: environment)
+    }
+
+    func problem(_ environment: [String: String]) async -> String? {
+        do {
+            _ = try await load(environment)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("defaults follow the contract")
+    func defaults() async throws {
+        let configuration = try await load([:])
+        #expect(configuration.kafka.bootstrapServers == "localhost:9092")
+        #expect(configuration.database.description == "sqlite:clientele.sqlite?synchronous=full")
+        #expect(configuration.topics.prefix == "")
+        #expect(configuration.httpPort == 9101)
+        #expect(configuration.clock == .wall)
+        #expect(configuration.groupId == "clientele-purchase-worker")
+        #expect(configuration.purchaseRules == PurchaseRules())
+    }
+
+    @Test("environment variables and KAFKA_ pass-through properties are read")
+    func environment() async throws {
+        let configuration = try await load([
+            "KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9093", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_PASSWORD": "hunter2", "CLIENTELE_TOPIC_PREFIX": "acme.", "CLIENTELE_CLOCK": "event",
+            "CLIENTELE_REGULAR_AFTER": "6", "CLIENTELE_LARGE_ORDER_AMOUNT": "250.50", "CLIENTELE_BATCH_SIZE": "500",
+        ])
+        #expect(configuration.kafka.bootstrapServers == "k1:9092,k2:9093")
+        #expect(configuration.kafka.properties["security.protocol"] == "SASL_SSL")
+        #expect(!configuration.kafka.description.contains("hunter2"))
+        #expect(configuration.topics.resolve("purchases") == "acme.purchases")
+        #expect(configuration.clock == .event)
+        #expect(configuration.purchaseRules.regularAfter == 6)
+        #expect(configuration.purchaseRules.largeOrderAmount == Money(jsonNumber: "250.50"))
+        #expect(configuration.batchSize == 500)
+    }
+
+    @Test("bad settings stop startup with a message naming the variable", arguments: [
+        (["KAFKA_BOOTSTRAP_SERVERS": "localhost"], "KAFKA_BOOTSTRAP_SERVERS"),
+        (["DATABASE_URL": "mysql://x"], "DATABASE_URL"),
+        (["CLIENTELE_CLOCK": "sundial"], "CLIENTELE_CLOCK"),
+        (["CLIENTELE_HTTP_PORT": "70000"], "CLIENTELE_HTTP_PORT"),
+        (["CLIENTELE_BATCH_SIZE": "lots"], "CLIENTELE_BATCH_SIZE"),
+        (["CLIENTELE_TOPIC_PREFIX": "a b"], "CLIENTELE_TOPIC_PREFIX"),
+        (["CLIENTELE_LOG_LEVEL": "loud"], "CLIENTELE_LOG_LEVEL"),
+        (["CLIENTELE_LARGE_ORDER_AMOUNT": "-3"], "CLIENTELE_LARGE_ORDER_AMOUNT"),
+        (["CLIENTELE_REGULAR_AFTER": "1"], "CLIENTELE_REGULAR_AFTER"),
+        (["CLIENTELE_CONFIG_FILE": "/no/such/file.yaml"], "CLIENTELE_CONFIG_FILE"),
+    ])
+    func badSettings(environment: [String: String], variable: String) async {
+        let message = await problem(environment)
+        #expect(message?.contains(variable) == true, "got: \(message ?? "no error")")
+    }
+
+    @Test("a YAML file sets the same keys; the environment wins over it")
+    func yamlFile() async throws {
+        let path = NSTemporaryDirectory() + "clientele-\(UUID().uuidString).yaml"
+        try """
+            kafka:
+              bootstrap:
+                servers: "file-broker:9092"
+            database:
+              url: "sqlite:from-file.sqlite"
+            clientele:
+              regular:
+                after: 5
+              batch:
+                size: 750
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try await load(["CLIENTELE_CONFIG_FILE": path, "DATABASE_URL": "sqlite:from-env.sqlite"])
+        #expect(configuration.kafka.bootstrapServers == "file-broker:9092")
+        #expect(configuration.database.description.hasPrefix("sqlite:from-env.sqlite"))
+        #expect(configuration.purchaseRules.regularAfter == 5)
+        #expect(configuration.batchSize == 750)
+    }
+}

@@ -1,0 +1,166 @@
+import ClienteleDomain
+import ClienteleStore
+import Foundation
+import Testing
+
+/// A fresh SQLite file in a temporary folder, removed afterwards.
+struct TemporaryDatabase {
+    let directory: String
+    var path: String { directory + "/test.sqlite" }
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "clientele-store-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    func open() throws -> SQLiteClientStore { try SQLiteClientStore(path: path) }
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+func purchase(_ id: String, client: String, day: Int, amount: String = "10") -> PurchaseEvent {
+    PurchaseEvent(
+        eventId: id, clientId: client,
+        occurredAt: Timestamp(rfc3339: "2026-01-01T00:00:00Z")!.adding(seconds: Int64(day) * 86_400),
+        amount: Money(jsonNumber: amount)!, currency: Currency(code: "EUR")!)
+}
+
+let rules = PurchaseRules()
+let reducer: @Sendable (PurchaseEvent, inout ClientState) -> [ClientEffect] = { rules.apply($0, to: &$1) }
+
+@Suite("SQLite client store")
+struct StoreTests {
+    @Test("a batch updates clients and writes status changes, tasks and outbox rows together")
+    func applyBatch() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let outcome = try await store.apply(
+            [purchase("p1", client: "A", day: 0), purchase("p2", client: "A", day: 1), purchase("p3", client: "B", day: 2)],
+            reducer: reducer)
+        #expect(outcome == BatchOutcome(accepted: 3, duplicates: 0, statusChanges: 3, tasks: 2))
+        let a = try #require(try await store.client(id: "A", recent: 10))
+        #expect(a.state.status == .active)
+        #expect(a.state.purchaseCount == 2)
+        #expect(a.recentStatusChanges.map(\.status) == [.active, .new])
+        #expect(a.recentTasks.map(\.kind) == [.welcomeNewClient])
+        let outbox = try await store.pendingOutbox(limit: 100)
+        #expect(outbox.count == 5)
+        #expect(outbox.map(\.id) == outbox.map(\.id).sorted())
+        // Per client, in the order written: A's new, A's welcome, A's active.
+        #expect(outbox.filter { $0.key == "A" }.map(\.topic) == ["client-status", "follow-up-tasks", "client-status"])
+        try await store.markPublished(outbox.prefix(2).map(\.id))
+        #expect(try await store.pendingOutbox(limit: 100).count == 3)
+    }
+
+    @Test("an event applied twice, in the same batch or a later one, counts once")
+    func idempotency() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let first = try await store.apply([purchase("p1", client: "A", day: 0), purchase("p1", client: "A", day: 0)], reducer: reducer)
+        #expect(first.accepted == 1)
+        #expect(first.duplicates == 1)
+        // A restarted worker (new connection) replays the batch: nothing changes.
+        let reopened = try database.open()
+        let replay = try await reopened.apply([purchase("p1", client: "A", day: 0)], reducer: reducer)
+        #expect(replay == BatchOutcome(accepted: 0, duplicates: 1))
+        let summary = try await reopened.summary()
+        #expect(summary.totalPurchases == 1)
+        #expect(summary.acceptedEvents == 1)
+        #expect(summary.outboxBacklog == 2)
+    }
+
+    @Test("two connections updating the same client at once lose no update")
+    func concurrentWriters() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let one = try database.open()
+        let two = try database.open()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (writer, store) in [(0, one), (1, two)] {
+                group.addTask {
+                    for batch in 0..<20 {
+                        let events = (0..<25).map { index in
+                            purchase("w\(writer)-\(batch)-\(index)", client: "shared", day: batch, amount: "1")
+                        }
+                        _ = try await store.apply(events, reducer: reducer)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let client = try #require(try await one.client(id: "shared", recent: 1))
+        #expect(client.state.purchaseCount == 1000)
+        #expect(client.state.totalAmount == Money(jsonNumber: "1000"))
+    }
+
+    @Test("only one relay holds the outbox lease until it expires")
+    func relayLease() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        #expect(try await store.acquireRelayLease(holder: "a", for: .seconds(30)))
+        #expect(try await store.acquireRelayLease(holder: "a", for: .seconds(30)))
+        #expect(try await !store.acquireRelayLease(holder: "b", for: .seconds(30)))
+        #expect(try await store.acquireRelayLease(holder: "a", for: .seconds(0)))  // a lets it lapse
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(try await store.acquireRelayLease(holder: "b", for: .seconds(30)))
+    }
+
+    @Test("the file survives a reopen with its data, migrations are not re-run")
+    func reopen() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        do {
+            let store = try database.open()
+            _ = try await store.apply([purchase("p1", client: "A", day: 0)], reducer: reducer)
+        }
+        let again = try database.open()
+        #expect(try await again.client(id: "A", recent: 5)?.state.purchaseCount == 1)
+        #expect(try await again.client(id: "nobody", recent: 5) == nil)
+    }
+
+    @Test("a path that cannot be opened gives a store error naming it")
+    func unopenable() {
+        #expect {
+            _ = try SQLiteClientStore(path: "/nonexistent-dir/x/y.sqlite")
+        } throws: { error in
+            (error as? StoreError)?.code == .unavailable && "\(error)".contains("/nonexistent-dir/x/y.sqlite")
+        }
+    }
+}
+
+@Suite("DATABASE_URL parsing")
+struct DatabaseURLTests {
+    @Test("valid URLs", arguments: [
+        ("sqlite:clientele.sqlite", "sqlite:clientele.sqlite?synchronous=full"),
+        ("sqlite:///var/lib/c.db", "sqlite:/var/lib/c.db?synchronous=full"),
+        ("sqlite:data.db?synchronous=normal", "sqlite:data.db?synchronous=normal"),
+        ("postgres://app:secret@db:5433/clientele", "postgres://app:<redacted>@db:5433/clientele"),
+        ("postgresql://app@localhost/c", "postgres://app@localhost:5432/c"),
+    ])
+    func valid(text: String, normalized: String) throws {
+        #expect(try DatabaseURL(parsing: text).description == normalized)
+    }
+
+    @Test("invalid URLs say what to fix", arguments: [
+        "mysql://x", "sqlite:", "sqlite::memory:", "sqlite:x.db?journal=off", "postgres://localhost/db",
+        "postgres://u@host:99999/db", "postgres://u@host:5432/", "",
+    ])
+    func invalid(text: String) {
+        #expect {
+            _ = try DatabaseURL(parsing: text)
+        } throws: { error in
+            (error as? StoreError)?.code == .invalidURL && (error as? StoreError)?.message.contains("DATABASE_URL") == true
+        }
+    }
+
+    @Test("a PostgreSQL URL is refused clearly until that backend ships")
+    func postgresNotYet() throws {
+        #expect {
+            _ = try StoreOpener.open(try DatabaseURL(parsing: "postgres://u:p@localhost/db"))
+        } throws: { error in
+            (error as? StoreError)?.code == .unsupportedBackend
+        }
+    }
+}
