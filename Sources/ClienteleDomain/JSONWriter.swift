@@ -1,39 +1,47 @@
 /// Builds compact JSON objects field by field, in the order written (stable output bytes).
 public struct JSONObjectWriter: Sendable {
-    private var text = "{"
+    private var buffer: [UInt8]
     private var first = true
 
-    public init() {}
+    public init(capacity: Int = 256) {
+        buffer = []
+        buffer.reserveCapacity(capacity)
+        buffer.append(UInt8(ascii: "{"))
+    }
 
     private mutating func key(_ name: String) {
-        if !first { text += "," }
+        if !first { buffer.append(UInt8(ascii: ",")) }
         first = false
-        Self.appendQuoted(name, to: &text)
-        text += ":"
+        Self.appendQuoted(name, to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+    }
+
+    private mutating func raw(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
     }
 
     public mutating func add(_ name: String, _ value: String?) {
         guard let value else { return }
         key(name)
-        Self.appendQuoted(value, to: &text)
+        Self.appendQuoted(value, to: &buffer)
     }
 
     public mutating func add(_ name: String, _ value: Int?) {
         guard let value else { return }
         key(name)
-        text += String(value)
+        raw(String(value))
     }
 
     public mutating func add(_ name: String, _ value: Money?) {
         guard let value else { return }
         key(name)
-        text += value.description
+        raw(value.description)
     }
 
     public mutating func add(_ name: String, _ value: Double?) {
         guard let value, value.isFinite else { return }
         key(name)
-        text += String(value)
+        raw(String(value))
     }
 
     public mutating func add(_ name: String, _ value: Timestamp?) {
@@ -42,31 +50,31 @@ public struct JSONObjectWriter: Sendable {
 
     public mutating func addNull(_ name: String) {
         key(name)
-        text += "null"
+        raw("null")
     }
 
-    /// The finished object.
-    public var json: String { text + "}" }
-
     /// The finished object as UTF-8 bytes.
-    public var bytes: [UInt8] { Array(json.utf8) }
+    public var bytes: [UInt8] { buffer + [UInt8(ascii: "}")] }
 
-    static func appendQuoted(_ value: String, to text: inout String) {
-        text += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    /// The finished object.
+    public var json: String { String(decoding: bytes, as: UTF8.self) }
+
+    static func appendQuoted(_ value: String, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): buffer.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): buffer.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: buffer.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: buffer.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: buffer.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x00..<0x20, 0x7F:
+                let hex = Array("0123456789abcdef".utf8)
+                buffer.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
             default:
-                text.unicodeScalars.append(scalar)
+                buffer.append(byte)  // UTF-8 multi-byte sequences pass through unchanged
             }
         }
-        text += "\""
+        buffer.append(UInt8(ascii: "\""))
     }
 }

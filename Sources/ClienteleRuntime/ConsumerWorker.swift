@@ -7,7 +7,7 @@ import ServiceLifecycle
 
 /// The consume → process → commit loop shared by every event worker.
 ///
-/// Each poll yields a batch. Messages that fail validation are copied to the dead-letter topic;
+/// Each poll yields a batch (the next one is fetched and decoded while the current one is written). Messages that fail validation are copied to the dead-letter topic;
 /// the others are applied to the store in one transaction (idempotently). Only when both are
 /// durable are the batch's offsets stored for commit, so a crash at any point redelivers work
 /// that the idempotency records then skip. Store or Kafka failures are retried with backoff and
@@ -53,12 +53,23 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     public func run() async throws {
         logger.info("consuming", metadata: ["topic": "\(settings.topics.resolve(handler.inputTopic))"])
         defer { logger.info("consumer stopped") }
+        // The next batch is fetched and decoded while the current one is written (the poll runs
+        // on the consumer's own queue). A revocation during that fetch only means the new owner
+        // re-reads our last batch, which the idempotency records make harmless.
+        var batch = try await fetch()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let batch = try await consumer.poll(maxMessages: settings.batchSize, maxWait: settings.batchWait)
-            guard !batch.isEmpty else { continue }
-            guard try await process(batch) else { break }
-            try consumer.storeOffsets(Self.nextOffsets(after: batch))
+            guard !batch.messages.isEmpty else {
+                batch = try await fetch()
+                continue
+            }
+            async let next = fetch()
+            guard try await write(batch) else {
+                _ = try? await next
+                break
+            }
+            try consumer.storeOffsets(Self.nextOffsets(after: batch.messages))
             relay.wake()
+            batch = try await next
         }
         do {
             try await consumer.commit()
@@ -68,36 +79,51 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         await consumer.close()
     }
 
-    /// Makes the batch durable. Returns false if shutdown came while a failure was being retried
-    /// (the batch then stays uncommitted and is redelivered).
-    private func process(_ batch: [KafkaMessage]) async throws -> Bool {
-        let started = ContinuousClock.now
+    /// A polled batch, split into accepted events and dead letters.
+    struct DecodedBatch: Sendable {
+        var messages: [KafkaMessage] = []
         var events: [Handler.Event] = []
-        events.reserveCapacity(batch.count)
         var deadLetters: [OutgoingMessage] = []
-        for message in batch {
+        var polledAt = ContinuousClock.now
+    }
+
+    private func fetch() async throws -> DecodedBatch {
+        var batch = DecodedBatch()
+        batch.messages = try await consumer.poll(maxMessages: settings.batchSize, maxWait: settings.batchWait)
+        batch.polledAt = .now
+        batch.events.reserveCapacity(batch.messages.count)
+        for message in batch.messages {
             do {
-                events.append(try handler.decode(message))
+                batch.events.append(try handler.decode(message))
             } catch {
                 logger.warning("rejected message", metadata: [
                     "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
                     "reason": "\(error.reason.rawValue)", "detail": "\(error.detail)",
                 ])
                 metrics.rejected(error.reason)
-                deadLetters.append(DeadLetters.message(for: message, rejection: error, topics: settings.topics))
+                batch.deadLetters.append(DeadLetters.message(for: message, rejection: error, topics: settings.topics))
             }
         }
-        let outcome = try await retrying("dead-letter publish and store transaction") { [handler, store, producer, events, deadLetters] in
-            async let published: Void = producer.send(deadLetters)
-            let outcome = try await store.apply(events) { event, client in handler.reduce(event, &client) }
+        return batch
+    }
+
+    /// Makes the batch durable: dead letters acknowledged by Kafka and events applied in one store
+    /// transaction. Returns false if shutdown came while a failure was being retried (the batch
+    /// then stays uncommitted and is redelivered).
+    private func write(_ batch: DecodedBatch) async throws -> Bool {
+        let started = ContinuousClock.now
+        let outcome = try await retrying("dead-letter publish and store transaction") { [handler, store, producer] in
+            async let published: Void = producer.send(batch.deadLetters)
+            let outcome = try await store.apply(batch.events) { event, client in handler.reduce(event, &client) }
             try await published
             return outcome
         }
         guard let outcome else { return false }
-        metrics.record(outcome, batchSize: batch.count, duration: ContinuousClock.now - started)
+        metrics.record(outcome, batchSize: batch.messages.count, duration: ContinuousClock.now - batch.polledAt)
         logger.debug("batch committed", metadata: [
-            "messages": "\(batch.count)", "accepted": "\(outcome.accepted)", "duplicates": "\(outcome.duplicates)",
-            "rejected": "\(deadLetters.count)", "statusChanges": "\(outcome.statusChanges)", "tasks": "\(outcome.tasks)",
+            "messages": "\(batch.messages.count)", "accepted": "\(outcome.accepted)", "duplicates": "\(outcome.duplicates)",
+            "rejected": "\(batch.deadLetters.count)", "statusChanges": "\(outcome.statusChanges)", "tasks": "\(outcome.tasks)",
+            "writeMs": "\((ContinuousClock.now - started) / .milliseconds(1))",
         ])
         return true
     }

@@ -3,11 +3,13 @@ import GRDB
 
 /// Mapping between domain values and SQL rows (shared by the SQL backends' column layout).
 enum ClientRows {
-    static let upsertSQL = """
+    static let insertPrefix = """
         INSERT INTO clients (client_id, status, status_changed_at, purchase_count, first_purchase_at,
             last_purchase_at, total_amount, total_margin, total_discount, refund_count, refund_total,
             currency, last_event_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+    static let columnCount = 13
+    static let upsertSuffix = """
         ON CONFLICT (client_id) DO UPDATE SET
             status = excluded.status, status_changed_at = excluded.status_changed_at,
             purchase_count = excluded.purchase_count, first_purchase_at = excluded.first_purchase_at,
@@ -17,7 +19,8 @@ enum ClientRows {
             currency = excluded.currency, last_event_at = excluded.last_event_at
         """
 
-    static func arguments(for state: ClientState) -> StatementArguments {
+    /// The values of ``insertPrefix``'s columns, in order.
+    static func values(for state: ClientState) -> [(any DatabaseValueConvertible)?] {
         [
             state.clientId, state.status?.rawValue, state.statusChangedAt?.millisecondsSinceEpoch,
             state.purchaseCount, state.firstPurchaseAt?.millisecondsSinceEpoch,
@@ -27,25 +30,32 @@ enum ClientRows {
         ]
     }
 
+    /// The client columns in the order ``state(from:)`` reads them by index.
+    static let columns = """
+        client_id, status, status_changed_at, purchase_count, first_purchase_at, last_purchase_at,
+        total_amount, total_margin, total_discount, refund_count, refund_total, currency, last_event_at
+        """
+
+    /// Reads a row selected with ``columns`` (by index: no per-row column-name lookups).
     static func state(from row: Row) throws -> ClientState {
-        var state = ClientState(clientId: row["client_id"])
-        if let status: String = row["status"] {
+        var state = ClientState(clientId: row[0])
+        if let status: String = row[1] {
             guard let parsed = ClientStatus(rawValue: status) else {
                 throw StoreError(.corruptRow, "unknown status '\(status)' in the clients table")
             }
             state.status = parsed
         }
-        state.statusChangedAt = timestamp(row["status_changed_at"])
-        state.purchaseCount = row["purchase_count"]
-        state.firstPurchaseAt = timestamp(row["first_purchase_at"])
-        state.lastPurchaseAt = timestamp(row["last_purchase_at"])
-        state.totalAmount = Money(units: row["total_amount"])
-        state.totalMargin = Money(units: row["total_margin"])
-        state.totalDiscount = Money(units: row["total_discount"])
-        state.refundCount = row["refund_count"]
-        state.refundTotal = Money(units: row["refund_total"])
-        state.currency = row["currency"]
-        state.lastEventAt = timestamp(row["last_event_at"])
+        state.statusChangedAt = timestamp(row[2])
+        state.purchaseCount = row[3]
+        state.firstPurchaseAt = timestamp(row[4])
+        state.lastPurchaseAt = timestamp(row[5])
+        state.totalAmount = Money(units: row[6])
+        state.totalMargin = Money(units: row[7])
+        state.totalDiscount = Money(units: row[8])
+        state.refundCount = row[9]
+        state.refundTotal = Money(units: row[10])
+        state.currency = row[11]
+        state.lastEventAt = timestamp(row[12])
         return state
     }
 

@@ -21,12 +21,10 @@ enum SQLiteSchema {
                     currency TEXT,
                     last_event_at INTEGER
                 ) WITHOUT ROWID;
-                CREATE INDEX clients_by_status ON clients(status);
 
-                -- One row per accepted input event: the idempotency key.
+                -- One row per accepted input event: the idempotency key (occurred_at for retention).
                 CREATE TABLE processed_events (
                     event_id TEXT PRIMARY KEY NOT NULL,
-                    client_id TEXT NOT NULL,
                     occurred_at INTEGER NOT NULL
                 ) WITHOUT ROWID;
 
@@ -42,8 +40,10 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 CREATE INDEX tasks_by_client ON tasks(client_id, created_at);
 
+                -- Append-only history (each accepted event changes a status at most once, so it
+                -- needs no unique key of its own); looked up per client.
                 CREATE TABLE status_changes (
-                    event_id TEXT PRIMARY KEY NOT NULL,
+                    event_id TEXT NOT NULL,
                     client_id TEXT NOT NULL,
                     status TEXT NOT NULL,
                     previous_status TEXT,
@@ -51,7 +51,7 @@ enum SQLiteSchema {
                     reason TEXT NOT NULL,
                     caused_by TEXT NOT NULL,
                     purchase_count INTEGER NOT NULL
-                ) WITHOUT ROWID;
+                );
                 CREATE INDEX status_changes_by_client ON status_changes(client_id, changed_at);
 
                 -- Transactional outbox: written with the state change, published by the relay.

@@ -23,7 +23,19 @@ final class LocalStack {
         cluster = try EmbeddedBroker.start(brokers: 3, partitions: partitions, topics: topics)
     }
 
-    var kafkaConfiguration: KafkaConfiguration { KafkaConfiguration(bootstrapServers: cluster.bootstrapServers) }
+    /// See ``startWorker(environment:)``.
+    static let mockFetchWaitMilliseconds = 5
+
+    /// For this process's own clients (producer and readers) of the embedded broker.
+    var kafkaConfiguration: KafkaConfiguration {
+        KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
+    }
+
+    /// For this process's consumers: short fetch waits, as for the worker.
+    var consumerConfiguration: KafkaConfiguration {
+        KafkaConfiguration(bootstrapServers: cluster.bootstrapServers,
+                           properties: ["fetch.wait.max.ms": String(Self.mockFetchWaitMilliseconds)])
+    }
 
     /// Opens the store (after the worker created it, or creating it).
     func store() throws -> SQLiteClientStore { try SQLiteClientStore(path: databasePath) }
@@ -41,6 +53,9 @@ final class LocalStack {
         environment["DATABASE_URL"] = "sqlite:" + databasePath
         environment["CLIENTELE_TOPIC_PREFIX"] = topics.prefix
         environment["CLIENTELE_LOG_LEVEL"] = environment["CLIENTELE_LOG_LEVEL"] ?? "notice"
+        // librdkafka's mock broker holds every fetch for the full fetch.wait.max.ms even when data
+        // arrives (a real broker answers at once), so keep the wait short on the embedded broker.
+        environment["KAFKA_FETCH_WAIT_MAX_MS"] = environment["KAFKA_FETCH_WAIT_MAX_MS"] ?? String(Self.mockFetchWaitMilliseconds)
         environment.merge(extra) { $1 }
         process.environment = environment
         let logPath = directory + "/purchase-worker.log"
@@ -91,7 +106,7 @@ final class LocalStack {
     /// Counts the messages on logical topics, reading until `expected` are seen or nothing new arrives for `quiet`.
     func countMessages(on logicalTopics: [String], expected: Int, quiet: Duration = .seconds(8)) async throws -> [String: Int] {
         let consumer = try KafkaConsumer(
-            configuration: kafkaConfiguration, groupId: "clientele-count-\(UUID().uuidString)",
+            configuration: consumerConfiguration, groupId: "clientele-count-\(UUID().uuidString)",
             topics: logicalTopics.map(topics.resolve), logger: Logger(label: "clientele.count"))
         var counts: [String: Int] = [:]
         var total = 0
