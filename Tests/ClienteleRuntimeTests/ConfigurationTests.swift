@@ -87,3 +87,18 @@ struct ConfigurationTests {
         #expect(configuration.batchSize == 750)
     }
 }
+
+@Suite("shipped configuration files")
+struct ShippedConfigurationTests {
+    @Test("config/clientele.example.yaml loads and matches the defaults")
+    func exampleFile() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = root.appendingPathComponent("config/clientele.example.yaml").path
+        let configuration = try await WorkerConfiguration.load(
+            workerName: "purchase-worker", defaultHTTPPort: 9101, environment: ["CLIENTELE_CONFIG_FILE": path])
+        #expect(configuration.kafka.bootstrapServers == "localhost:9092")
+        #expect(configuration.batchSize == 5000)
+        #expect(configuration.maxMessageBytes == 65536)
+        #expect(configuration.purchaseRules == PurchaseRules())
+    }
+}

@@ -1,0 +1,42 @@
+# Clientele — the two commands a newcomer needs are `make demo` and `make test`.
+SWIFT ?= swift
+BENCH_EVENTS ?= 200000
+BENCH_CLIENTS ?= 20000
+
+.PHONY: help deps build demo test test-unit test-e2e bench broker clean
+
+help:
+	@echo "make demo    run the embedded broker, purchase-worker and generated purchases; print a summary"
+	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes)"
+	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory"
+	@echo "make broker  run the embedded development broker"
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+demo: build
+	.build/debug/clientele demo
+
+# `swift build` first: the end-to-end tests run the built executables as processes.
+test: build
+	$(SWIFT) test
+
+test-unit: build
+	$(SWIFT) test --skip EndToEndTests
+
+test-e2e: build
+	$(SWIFT) test --filter EndToEndTests
+
+bench: deps
+	$(SWIFT) build -c release
+	.build/release/clientele bench --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
+	.build/release/clientele bench-store --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
+
+broker: build
+	.build/debug/clientele broker
+
+clean:
+	rm -rf .build demo-output bench-output

@@ -1,0 +1,108 @@
+import ClienteleStore
+import Foundation
+
+/// Runs the package's real executables as child processes.
+enum Executables {
+    /// The folder holding the built products (next to this test bundle).
+    static var directory: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+}
+
+/// A child process with its output captured to files.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let stdoutPath: String
+    let stderrPath: String
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String) throws {
+        process.executableURL = Executables.url(executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let name = executable + "-" + UUID().uuidString.prefix(6)
+        stdoutPath = directory + "/\(name).out"
+        stderrPath = directory + "/\(name).err"
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+    }
+
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the exit; returns the status (or nil on timeout).
+    func wait(timeout: Duration = .seconds(60)) async -> Int32? {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { return nil }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return process.terminationStatus
+    }
+
+    /// Runs to completion and returns (status, stdout, stderr).
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String)
+        async throws -> (status: Int32, stdout: String, stderr: String)
+    {
+        let child = try ChildProcess(executable, arguments, environment: environment, directory: directory)
+        let status = await child.wait(timeout: .seconds(120)) ?? -1
+        return (status, child.stdout, child.stderr)
+    }
+}
+
+/// `clientele broker` running as a process, plus a scratch folder.
+final class BrokerProcess: @unchecked Sendable {
+    let child: ChildProcess
+    let bootstrapServers: String
+    let directory: String
+
+    init() async throws {
+        directory = NSTemporaryDirectory() + "clientele-e2e-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        child = try ChildProcess("clientele", ["broker"], directory: directory)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+        var line = ""
+        while ContinuousClock.now < deadline {
+            if let first = child.stdout.split(separator: "\n").first, child.stdout.contains("\n") {
+                line = String(first)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard line.hasPrefix("bootstrap.servers=") else {
+            throw E2EError("clientele broker printed '\(line)'; stderr: \(child.stderr)")
+        }
+        bootstrapServers = String(line.dropFirst("bootstrap.servers=".count))
+    }
+
+    var databaseURL: String { "sqlite:\(directory)/clientele.sqlite" }
+
+    var workerEnvironment: [String: String] {
+        ["KAFKA_BOOTSTRAP_SERVERS": bootstrapServers, "DATABASE_URL": databaseURL,
+         "KAFKA_FETCH_WAIT_MAX_MS": "5", "CLIENTELE_LOG_LEVEL": "notice",
+         // A killed member holds its partitions until its session expires (default 45 s).
+         "KAFKA_SESSION_TIMEOUT_MS": "6000"]
+    }
+
+    func store() throws -> SQLiteClientStore { try SQLiteClientStore(path: "\(directory)/clientele.sqlite") }
+
+    func stop() async {
+        child.signal(SIGTERM)
+        _ = await child.wait(timeout: .seconds(10))
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+struct E2EError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
