@@ -3,12 +3,13 @@ SWIFT ?= swift
 BENCH_EVENTS ?= 200000
 BENCH_CLIENTS ?= 20000
 
-.PHONY: help deps build demo test test-unit test-e2e bench broker clean
+.PHONY: help deps build demo test test-unit test-e2e bench acceptance broker clean
 
 help:
 	@echo "make demo    run the embedded broker, purchase-worker and generated purchases; print a summary"
 	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes)"
 	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory"
+	@echo "make acceptance  200,000 purchases sent with an independent client (confluent-kafka), checked end to end"
 	@echo "make broker  run the embedded development broker"
 
 deps:
@@ -34,6 +35,10 @@ bench: deps
 	$(SWIFT) build -c release
 	.build/release/clientele bench --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
 	.build/release/clientele bench-store --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
+
+# The spine's acceptance run: 200,000 purchases for 20,000 clients sent with confluent-kafka.
+acceptance: deps
+	scripts/acceptance-spine.sh
 
 broker: build
 	.build/debug/clientele broker

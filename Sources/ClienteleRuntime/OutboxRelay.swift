@@ -3,6 +3,7 @@ import ClienteleStore
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Header carrying an output event's stable id.
 public let messageIdHeader = "clientele.message.id"
@@ -26,6 +27,9 @@ public final class OutboxRelay: Service, Sendable {
     private let signal: AsyncStream<Void>.Continuation
     private let signals: AsyncStream<Void>
     private let published: Counter
+    /// When this relay last took or renewed the lease (it is renewed at a third of its term).
+    private let leaseRenewedAt = Mutex<ContinuousClock.Instant?>(nil)
+    private let leaseTerm: Duration = .seconds(30)
 
     public init(
         store: any ClientStore, producer: KafkaProducer, topics: TopicNames, holder: String, logger: Logger,
@@ -81,10 +85,19 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
+    /// Takes or renews the store's relay lease when a third of its term has passed.
+    private func holdLease() async throws -> Bool {
+        let now = ContinuousClock.now
+        if let renewed = leaseRenewedAt.withLock({ $0 }), now - renewed < leaseTerm / 3 { return true }
+        let held = try await store.acquireRelayLease(holder: holder, for: leaseTerm)
+        leaseRenewedAt.withLock { $0 = held ? now : nil }
+        return held
+    }
+
     /// Publishes until the outbox is empty (or another relay holds the lease).
     public func drain() async throws {
         while true {
-            guard try await store.acquireRelayLease(holder: holder, for: .seconds(30)) else { return }
+            guard try await holdLease() else { return }
             let pending = try await store.pendingOutbox(limit: batchSize)
             if pending.isEmpty { return }
             try await producer.send(pending.map { row in
