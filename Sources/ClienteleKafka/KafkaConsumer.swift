@@ -65,11 +65,7 @@ public final class KafkaConsumer: Sendable {
     /// `maxMessages`. Returns an empty array when nothing arrived in time.
     public func poll(maxMessages: Int, maxWait: Duration) async throws -> [KafkaMessage] {
         let waitMilliseconds = Int32(clamping: maxWait.components.seconds * 1000 + maxWait.components.attoseconds / 1_000_000_000_000_000)
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async { [client] in
-                continuation.resume(with: client.poll(maxMessages: maxMessages, waitMilliseconds: waitMilliseconds))
-            }
-        }
+        return try await queue.perform { [client] in client.poll(maxMessages: maxMessages, waitMilliseconds: waitMilliseconds) }
     }
 
     /// Marks these positions as processed; they are committed with the next (auto) commit.
@@ -81,11 +77,7 @@ public final class KafkaConsumer: Sendable {
 
     /// Commits the stored offsets now and waits for the broker's answer.
     public func commit() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            queue.async { [client] in
-                continuation.resume(with: client.commitStored())
-            }
-        }
+        try await queue.perform { [client] in client.commitStored() }
     }
 
     /// The partitions currently assigned to this member.
@@ -93,21 +85,14 @@ public final class KafkaConsumer: Sendable {
 
     /// The group's committed offsets for these partitions (nil where none is committed).
     public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(5)) async throws -> [TopicPartition: Int64] {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { [client] in
-                continuation.resume(with: client.committed(partitions, timeoutMilliseconds: Int32(timeout.components.seconds * 1000)))
-            }
+        try await queue.perform { [client] in
+            client.committed(partitions, timeoutMilliseconds: Int32(timeout.components.seconds * 1000))
         }
     }
 
     /// Commits stored offsets, leaves the group and releases the client.
     public func close() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async { [client] in
-                client.close()
-                continuation.resume()
-            }
-        }
+        await queue.perform { [client] in client.close() }
     }
 
     final class Client: @unchecked Sendable {

@@ -52,27 +52,16 @@ public final class KafkaProducer: Sendable {
 
     /// Waits until every message produced so far is delivered, or the timeout passes.
     public func flush(timeout: Duration = .seconds(10)) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            queue.async { [client] in
-                let error = rd_kafka_flush(client.rk, Int32(timeout.components.seconds * 1000))
-                if error == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    continuation.resume()
-                } else {
-                    continuation.resume(throwing: KafkaError(error, context: "flush"))
-                }
-            }
+        try await queue.perform { [client] in
+            let error = rd_kafka_flush(client.rk, Int32(timeout.components.seconds * 1000))
+            return error == RD_KAFKA_RESP_ERR_NO_ERROR ? .success(()) : .failure(KafkaError(error, context: "flush"))
         }
     }
 
     /// Flushes what is pending, then releases the client. Further sends fail.
     public func close(timeout: Duration = .seconds(10)) async {
         try? await flush(timeout: timeout)
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async { [client] in
-                client.destroy()
-                continuation.resume()
-            }
-        }
+        await queue.perform { [client] in client.destroy() }
     }
 
     /// The librdkafka handle owner: a poll thread for delivery reports and the pending batches.
