@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "purchase-worker", targets: ["purchase-worker"]),
+        .executable(name: "contact-worker", targets: ["contact-worker"]),
         .executable(name: "clientele", targets: ["clientele"]),
         .library(name: "ClienteleDomain", targets: ["ClienteleDomain"]),
     ],
@@ -55,6 +56,10 @@ let package = Package(
         .target(name: "ClienteleWorkload", dependencies: ["ClienteleDomain"]),
         .executableTarget(
             name: "purchase-worker",
+            dependencies: ["ClienteleRuntime"]
+        ),
+        .executableTarget(
+            name: "contact-worker",
             dependencies: ["ClienteleRuntime"]
         ),
         .executableTarget(

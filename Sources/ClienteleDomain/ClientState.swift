@@ -1,4 +1,4 @@
-/// Everything the store keeps about one client that the purchase rules need.
+/// Everything the store keeps about one client or prospect.
 ///
 /// The aggregates are merged commutatively (counts and exact sums add, first/last times take the
 /// minimum/maximum), so the same set of events gives the same state in any order, and a late or
@@ -21,6 +21,10 @@ public struct ClientState: Sendable, Equatable {
     public var currency: String?
     /// The newest event time seen for this client.
     public var lastEventAt: Timestamp?
+    /// Set while the client is a `prospect`.
+    public var temperature: Temperature?
+    /// Interactions, qualification, complaints, satisfaction and consent.
+    public var contacts = ContactProfile()
 
     public init(clientId: String) {
         self.clientId = clientId
@@ -41,6 +45,15 @@ public struct ClientState: Sendable, Equatable {
     /// Mean purchase amount, or nil before the first purchase.
     public var averageAmount: Double? {
         purchaseCount > 0 ? totalAmount.doubleValue / Double(purchaseCount) : nil
+    }
+
+    /// The latest purchase or use of a service: what "active" is measured from.
+    public var lastActivityAt: Timestamp? {
+        switch (lastPurchaseAt, contacts.lastServiceUseAt) {
+        case (let purchase?, let service?): max(purchase, service)
+        case (let purchase?, nil): purchase
+        case (nil, let service): service
+        }
     }
 
     mutating func noteEventTime(_ time: Timestamp) {

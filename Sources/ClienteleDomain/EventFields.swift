@@ -3,6 +3,13 @@
 /// Every accessor throws an ``EventRejection`` that names the field and the rule broken.
 struct EventFields {
     let object: [String: JSONValue]
+    /// Prepended to field names in messages, for nested objects (e.g. `qualification.`).
+    var prefix = ""
+
+    init(object: [String: JSONValue], prefix: String) {
+        self.object = object
+        self.prefix = prefix
+    }
 
     /// Parses and checks the raw bytes of a message: size, UTF-8, JSON, object.
     init(message bytes: [UInt8]?, maximumBytes: Int) throws(EventRejection) {
@@ -31,7 +38,7 @@ struct EventFields {
     }
 
     func requiredString(_ name: String, maxLength: Int = 128) throws(EventRejection) -> String {
-        guard let value = present(name) else { throw EventRejection(.missingField, "field '\(name)' is required") }
+        guard let value = present(name) else { throw EventRejection(.missingField, "field '\(prefix)\(name)' is required") }
         return try string(name, value, maxLength: maxLength)
     }
 
@@ -42,11 +49,11 @@ struct EventFields {
 
     private func string(_ name: String, _ value: JSONValue, maxLength: Int) throws(EventRejection) -> String {
         guard case .string(let text) = value else {
-            throw EventRejection(.wrongType, "field '\(name)' must be a string, not a \(value.typeName)")
+            throw EventRejection(.wrongType, "field '\(prefix)\(name)' must be a string, not a \(value.typeName)")
         }
         let length = text.count
         guard length >= 1, length <= maxLength else {
-            throw EventRejection(.invalidField, "field '\(name)' must be 1 to \(maxLength) characters long")
+            throw EventRejection(.invalidField, "field '\(prefix)\(name)' must be 1 to \(maxLength) characters long")
         }
         return text
     }
@@ -55,7 +62,7 @@ struct EventFields {
     func requiredIdentifier(_ name: String) throws(EventRejection) -> String {
         let text = try requiredString(name)
         guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw EventRejection(.invalidField, "field '\(name)' must not contain control characters")
+            throw EventRejection(.invalidField, "field '\(prefix)\(name)' must not contain control characters")
         }
         return text
     }
@@ -63,16 +70,16 @@ struct EventFields {
     func requiredTimestamp(_ name: String) throws(EventRejection) -> Timestamp {
         let text = try requiredString(name, maxLength: 40)
         guard let timestamp = Timestamp(rfc3339: text) else {
-            throw EventRejection(.invalidTimestamp, "field '\(name)' must be an RFC 3339 timestamp with offset")
+            throw EventRejection(.invalidTimestamp, "field '\(prefix)\(name)' must be an RFC 3339 timestamp with offset")
         }
         guard timestamp >= EventLimits.earliestTimestamp, timestamp <= EventLimits.latestTimestamp else {
-            throw EventRejection(.invalidTimestamp, "field '\(name)' must lie between 1970 and 2999")
+            throw EventRejection(.invalidTimestamp, "field '\(prefix)\(name)' must lie between 1970 and 2999")
         }
         return timestamp
     }
 
     func requiredMoney(_ name: String, allowNegative: Bool = false) throws(EventRejection) -> Money {
-        guard let value = present(name) else { throw EventRejection(.missingField, "field '\(name)' is required") }
+        guard let value = present(name) else { throw EventRejection(.missingField, "field '\(prefix)\(name)' is required") }
         return try money(name, value, allowNegative: allowNegative)
     }
 
@@ -83,13 +90,13 @@ struct EventFields {
 
     private func money(_ name: String, _ value: JSONValue, allowNegative: Bool) throws(EventRejection) -> Money {
         guard case .number(let literal) = value else {
-            throw EventRejection(.wrongType, "field '\(name)' must be a number, not a \(value.typeName)")
+            throw EventRejection(.wrongType, "field '\(prefix)\(name)' must be a number, not a \(value.typeName)")
         }
         guard let money = Money(jsonNumber: literal), money.units.magnitude <= Money.maximumEventAmount.units.magnitude else {
-            throw EventRejection(.invalidField, "field '\(name)' must be at most 1e12 in magnitude")
+            throw EventRejection(.invalidField, "field '\(prefix)\(name)' must be at most 1e12 in magnitude")
         }
         guard allowNegative || money.units >= 0 else {
-            throw EventRejection(.negativeAmount, "field '\(name)' must be >= 0")
+            throw EventRejection(.negativeAmount, "field '\(prefix)\(name)' must be >= 0")
         }
         return money
     }
@@ -97,10 +104,10 @@ struct EventFields {
     func optionalCount(_ name: String, maximum: Int) throws(EventRejection) -> Int? {
         guard let value = present(name) else { return nil }
         guard case .number(let literal) = value else {
-            throw EventRejection(.wrongType, "field '\(name)' must be a number, not a \(value.typeName)")
+            throw EventRejection(.wrongType, "field '\(prefix)\(name)' must be a number, not a \(value.typeName)")
         }
         guard let count = Int(literal), count >= 0, count <= maximum else {
-            throw EventRejection(.invalidField, "field '\(name)' must be a whole number from 0 to \(maximum)")
+            throw EventRejection(.invalidField, "field '\(prefix)\(name)' must be a whole number from 0 to \(maximum)")
         }
         return count
     }
@@ -108,7 +115,7 @@ struct EventFields {
     func optionalBool(_ name: String) throws(EventRejection) -> Bool? {
         guard let value = present(name) else { return nil }
         guard case .bool(let flag) = value else {
-            throw EventRejection(.wrongType, "field '\(name)' must be a boolean, not a \(value.typeName)")
+            throw EventRejection(.wrongType, "field '\(prefix)\(name)' must be a boolean, not a \(value.typeName)")
         }
         return flag
     }
@@ -116,7 +123,7 @@ struct EventFields {
     func optionalObject(_ name: String) throws(EventRejection) -> [String: JSONValue]? {
         guard let value = present(name) else { return nil }
         guard case .object(let object) = value else {
-            throw EventRejection(.wrongType, "field '\(name)' must be an object, not a \(value.typeName)")
+            throw EventRejection(.wrongType, "field '\(prefix)\(name)' must be an object, not a \(value.typeName)")
         }
         return object
     }

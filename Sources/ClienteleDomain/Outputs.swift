@@ -11,12 +11,15 @@ public struct StatusChange: Sendable, Equatable {
     /// The `eventId` of the input event that caused the change.
     public var causedBy: String
     public var purchaseCount: Int
+    /// A prospect's temperature (nil for clients).
+    public var temperature: Temperature?
 
     public init(
         clientId: String, status: ClientStatus, previousStatus: ClientStatus?, changedAt: Timestamp,
-        reason: String, causedBy: String, purchaseCount: Int
+        reason: String, causedBy: String, purchaseCount: Int, temperature: Temperature? = nil
     ) {
-        self.eventId = StableID.make("status", clientId, status.rawValue, causedBy)
+        self.eventId = StableID.make("status", clientId, status.rawValue, temperature?.rawValue ?? "", causedBy)
+        self.temperature = temperature
         self.clientId = clientId
         self.status = status
         self.previousStatus = previousStatus
@@ -32,6 +35,7 @@ public struct StatusChange: Sendable, Equatable {
         json.add("eventId", eventId)
         json.add("clientId", clientId)
         json.add("status", status.rawValue)
+        json.add("temperature", temperature?.rawValue)
         json.add("previousStatus", previousStatus?.rawValue)
         json.add("changedAt", changedAt)
         json.add("reason", reason)
@@ -48,11 +52,16 @@ public struct FollowUpTask: Sendable, Equatable {
         case welcomeNewClient = "welcome_new_client"
         case thankYouLargeOrder = "thank_you_large_order"
         case welcomeBack = "welcome_back"
+        case prospectFollowUp = "prospect_follow_up"
+        case complaintFollowUp = "complaint_follow_up"
+        case satisfactionRecovery = "satisfaction_recovery"
 
-        /// Marketing tasks are suppressed when the client withdrew consent; service tasks are not.
+        /// Marketing tasks are suppressed while the client's consent is withdrawn; service tasks
+        /// (answering a complaint, recovering an unhappy client) are not.
         public var isMarketing: Bool {
             switch self {
-            case .welcomeNewClient, .thankYouLargeOrder, .welcomeBack: true
+            case .welcomeNewClient, .thankYouLargeOrder, .welcomeBack, .prospectFollowUp: true
+            case .complaintFollowUp, .satisfactionRecovery: false
             }
         }
     }
@@ -104,4 +113,8 @@ public struct FollowUpTask: Sendable, Equatable {
 public enum ClientEffect: Sendable, Equatable {
     case statusChanged(StatusChange)
     case task(FollowUpTask)
+    /// A task the rules wanted but a policy held back (kept for audit, never published).
+    case taskSuppressed(FollowUpTask, reason: String)
+    /// The client asked to be forgotten: remove their data, publish a tombstone, ignore them from now on.
+    case erased(clientId: String, at: Timestamp, causedBy: String)
 }

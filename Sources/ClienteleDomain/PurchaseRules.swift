@@ -8,6 +8,7 @@
 /// - An order above `largeOrderAmount`, or above `largeOrderFactor` × the client's own average
 ///   once they have `minimumHistoryForAverage` purchases, creates `thank_you_large_order`.
 /// - A refund adds to the refund totals and changes no status.
+/// - Marketing tasks are held back while consent is withdrawn (``ConsentPolicy``).
 public struct PurchaseRules: Sendable, Equatable {
     /// Purchase count at which a client becomes `regular`. Default 4.
     public var regularAfter: Int
@@ -92,6 +93,7 @@ public struct PurchaseRules: Sendable, Equatable {
         }
         if let next, next != previous {
             client.status = next
+            client.temperature = nil  // temperature is for prospects only
             client.statusChangedAt = event.occurredAt
             effects.append(.statusChanged(StatusChange(
                 clientId: client.clientId, status: next, previousStatus: previous,
@@ -115,7 +117,7 @@ public struct PurchaseRules: Sendable, Equatable {
             effects.append(.task(task(.thankYouLargeOrder, .normal, for: event, client: client,
                                       reason: "amount_above_own_average", idParts: [event.eventId])))
         }
-        return effects
+        return ConsentPolicy.enforce(effects, for: client)
     }
 
     private func task(

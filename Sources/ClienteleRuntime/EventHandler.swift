@@ -32,3 +32,23 @@ public struct PurchaseHandler: EventHandler {
         rules.apply(event, to: &client)
     }
 }
+
+/// The contact worker's handler: interactions, prospects, complaints, consent and erasure.
+public struct ContactHandler: EventHandler {
+    public let rules: ContactRules
+    public let maxMessageBytes: Int
+    public var inputTopic: String { TopicNames.contacts }
+
+    public init(rules: ContactRules, maxMessageBytes: Int) {
+        self.rules = rules
+        self.maxMessageBytes = maxMessageBytes
+    }
+
+    public func decode(_ message: KafkaMessage) throws(EventRejection) -> ContactEvent {
+        try ContactEvent.decode(message.value, maximumBytes: maxMessageBytes)
+    }
+
+    public func reduce(_ event: ContactEvent, _ client: inout ClientState) -> [ClientEffect] {
+        rules.apply(event, to: &client)
+    }
+}

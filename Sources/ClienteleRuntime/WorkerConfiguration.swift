@@ -25,6 +25,11 @@ import Logging
 /// | `CLIENTELE_REGULAR_AFTER` | purchases that make a client `regular` | 4 |
 /// | `CLIENTELE_LARGE_ORDER_AMOUNT` | absolute large-order threshold | 1000 |
 /// | `CLIENTELE_LARGE_ORDER_FACTOR` | large order = factor × own average | 3 |
+/// | `CLIENTELE_HOT_INQUIRY_DAYS` | an inbound inquiry keeps a prospect hot this long | 14 |
+/// | `CLIENTELE_COMPLAINT_SLA_HOURS` | a complaint follow-up is due after | 24 |
+/// | `CLIENTELE_REPEATED_COMPLAINT_DAYS` | two complaints this close make the second urgent | 30 |
+/// | `CLIENTELE_HIGH_VALUE_AMOUNT` | total purchases that make a complaint urgent | 5000 |
+/// | `CLIENTELE_LOW_SATISFACTION` | scores up to this (of 5) need recovery | 2 |
 public struct WorkerConfiguration: Sendable {
     public enum Clock: String, Sendable { case wall, event }
 
@@ -40,6 +45,7 @@ public struct WorkerConfiguration: Sendable {
     public var maxMessageBytes: Int
     public var logLevel: Logger.Level
     public var purchaseRules: PurchaseRules
+    public var contactRules: ContactRules
 
     /// Reads and validates the configuration of `workerName`.
     /// - Throws: ``ConfigurationProblem`` naming the setting and what to fix.
@@ -103,6 +109,19 @@ public struct WorkerConfiguration: Sendable {
         rules.largeOrderFactor = try reader.double("clientele.large.order.factor", default: rules.largeOrderFactor)
         try rules.validate()
         purchaseRules = rules
+        var contact = ContactRules(purchaseRules: rules)
+        contact.hotInquiryWindowSeconds = Int64(try reader.integer("clientele.hot.inquiry.days", default: 14, in: 1...3650)) * 86_400
+        contact.complaintSLASeconds = Int64(try reader.integer("clientele.complaint.sla.hours", default: 24, in: 1...8760)) * 3600
+        contact.repeatedComplaintWindowSeconds =
+            Int64(try reader.integer("clientele.repeated.complaint.days", default: 30, in: 1...3650)) * 86_400
+        let highValue = try reader.decimal("clientele.high.value.amount", default: "5000")
+        guard let highMoney = Money(jsonNumber: highValue), highMoney.units > 0 else {
+            throw ConfigurationProblem("CLIENTELE_HIGH_VALUE_AMOUNT must be a positive number (got '\(highValue)')")
+        }
+        contact.highValueAmount = highMoney
+        contact.lowSatisfaction = try reader.integer("clientele.low.satisfaction", default: 2, in: 1...4)
+        try contact.validate()
+        contactRules = contact
     }
 
     static func isTopicCharacter(_ character: Character) -> Bool {

@@ -3,38 +3,36 @@ import GRDB
 
 /// Mapping between domain values and SQL rows (shared by the SQL backends' column layout).
 enum ClientRows {
-    static let insertPrefix = """
-        INSERT INTO clients (client_id, status, status_changed_at, purchase_count, first_purchase_at,
-            last_purchase_at, total_amount, total_margin, total_discount, refund_count, refund_total,
-            currency, last_event_at)
-        """
-    static let columnCount = 13
-    static let upsertSuffix = """
-        ON CONFLICT (client_id) DO UPDATE SET
-            status = excluded.status, status_changed_at = excluded.status_changed_at,
-            purchase_count = excluded.purchase_count, first_purchase_at = excluded.first_purchase_at,
-            last_purchase_at = excluded.last_purchase_at, total_amount = excluded.total_amount,
-            total_margin = excluded.total_margin, total_discount = excluded.total_discount,
-            refund_count = excluded.refund_count, refund_total = excluded.refund_total,
-            currency = excluded.currency, last_event_at = excluded.last_event_at
-        """
+    /// The client columns, in the order of ``values(for:)`` and ``state(from:)``.
+    static let columnNames = [
+        "client_id", "status", "status_changed_at", "purchase_count", "first_purchase_at", "last_purchase_at",
+        "total_amount", "total_margin", "total_discount", "refund_count", "refund_total", "currency", "last_event_at",
+        "temperature", "qualification", "last_inbound_inquiry_at", "last_service_use_at", "last_contact_at",
+        "complaint_count", "last_complaint_at", "last_satisfaction", "last_satisfaction_at", "consent",
+        "consent_changed_at", "contact_history",
+    ]
+    static let columns = columnNames.joined(separator: ", ")
+    static let columnCount = columnNames.count
+    static let insertPrefix = "INSERT INTO clients (\(columns))"
+    static let upsertSuffix = "ON CONFLICT (client_id) DO UPDATE SET "
+        + columnNames.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
 
-    /// The values of ``insertPrefix``'s columns, in order.
+    /// The values of ``columnNames``, in order.
     static func values(for state: ClientState) -> [(any DatabaseValueConvertible)?] {
-        [
+        let contacts = state.contacts
+        return [
             state.clientId, state.status?.rawValue, state.statusChangedAt?.millisecondsSinceEpoch,
             state.purchaseCount, state.firstPurchaseAt?.millisecondsSinceEpoch,
             state.lastPurchaseAt?.millisecondsSinceEpoch, state.totalAmount.units, state.totalMargin.units,
             state.totalDiscount.units, state.refundCount, state.refundTotal.units, state.currency,
             state.lastEventAt?.millisecondsSinceEpoch,
+            state.temperature?.rawValue, contacts.qualificationJSON, contacts.lastInboundInquiryAt?.millisecondsSinceEpoch,
+            contacts.lastServiceUseAt?.millisecondsSinceEpoch, contacts.lastContactAt?.millisecondsSinceEpoch,
+            contacts.complaintCount, contacts.lastComplaintAt?.millisecondsSinceEpoch, contacts.lastSatisfaction?.value,
+            contacts.lastSatisfaction?.at.millisecondsSinceEpoch, contacts.consent.map { $0.value ? 1 : 0 },
+            contacts.consent?.at.millisecondsSinceEpoch, contacts.historyJSON,
         ]
     }
-
-    /// The client columns in the order ``state(from:)`` reads them by index.
-    static let columns = """
-        client_id, status, status_changed_at, purchase_count, first_purchase_at, last_purchase_at,
-        total_amount, total_margin, total_discount, refund_count, refund_total, currency, last_event_at
-        """
 
     /// Reads a row selected with ``columns`` (by index: no per-row column-name lookups).
     static func state(from row: Row) throws -> ClientState {
@@ -56,6 +54,21 @@ enum ClientRows {
         state.refundTotal = Money(units: row[10])
         state.currency = row[11]
         state.lastEventAt = timestamp(row[12])
+        state.temperature = (row[13] as String?).flatMap(Temperature.init(rawValue:))
+        var contacts = ContactProfile()
+        do {
+            try contacts.restore(qualificationJSON: row[14], historyJSON: row[24])
+        } catch {
+            throw StoreError(.corruptRow, "unreadable contact data in the clients table: \(error.message)")
+        }
+        contacts.lastInboundInquiryAt = timestamp(row[15])
+        contacts.lastServiceUseAt = timestamp(row[16])
+        contacts.lastContactAt = timestamp(row[17])
+        contacts.complaintCount = row[18]
+        contacts.lastComplaintAt = timestamp(row[19])
+        if let score: Int = row[20], let at = timestamp(row[21]) { contacts.lastSatisfaction = Fact(score, at: at) }
+        if let consent: Int = row[22], let at = timestamp(row[23]) { contacts.consent = Fact(consent == 1, at: at) }
+        state.contacts = contacts
         return state
     }
 
@@ -72,6 +85,10 @@ enum ClientRows {
             reason: row["reason"], causedBy: row["caused_by"])
     }
 
+    static func suppressedTask(from row: Row) throws -> SuppressedTask {
+        SuppressedTask(task: try task(from: row), because: row["suppressed_because"])
+    }
+
     static func statusChange(from row: Row) throws -> StatusChange {
         let statusName: String = row["status"]
         guard let status = ClientStatus(rawValue: statusName) else {
@@ -81,7 +98,8 @@ enum ClientRows {
         var change = StatusChange(
             clientId: row["client_id"], status: status, previousStatus: previousName.flatMap(ClientStatus.init(rawValue:)),
             changedAt: Timestamp(millisecondsSinceEpoch: row["changed_at"]), reason: row["reason"],
-            causedBy: row["caused_by"], purchaseCount: row["purchase_count"])
+            causedBy: row["caused_by"], purchaseCount: row["purchase_count"],
+            temperature: (row["temperature"] as String?).flatMap(Temperature.init(rawValue:)))
         change.eventId = row["event_id"]
         return change
     }

@@ -10,7 +10,7 @@ public protocol ClientStore: Sendable {
     /// Applies a batch of accepted events in one transaction.
     ///
     /// For each event, in order: an idempotency record is inserted; an event whose record already
-    /// exists is a duplicate and is skipped. The clients of the new events are loaded (and locked,
+    /// exists is a duplicate and is skipped, and so is an event for an erased client. The clients of the new events are loaded (and locked,
     /// where the backend can), `reducer` applies each event to its client, and the new states, the
     /// status changes, the tasks and their outbox messages are written before the commit. Either
     /// all of it is durable when this returns, or none of it.
@@ -44,12 +44,36 @@ public struct BatchOutcome: Sendable, Equatable {
     public var duplicates: Int
     public var statusChanges: Int
     public var tasks: Int
+    /// Tasks held back by a policy (recorded, not published).
+    public var suppressedTasks: Int
+    /// Clients erased by this batch.
+    public var erasures: Int
+    /// Accepted events ignored because their client was erased.
+    public var ignoredForErasedClients: Int
 
-    public init(accepted: Int = 0, duplicates: Int = 0, statusChanges: Int = 0, tasks: Int = 0) {
+    public init(
+        accepted: Int = 0, duplicates: Int = 0, statusChanges: Int = 0, tasks: Int = 0,
+        suppressedTasks: Int = 0, erasures: Int = 0, ignoredForErasedClients: Int = 0
+    ) {
         self.accepted = accepted
         self.duplicates = duplicates
         self.statusChanges = statusChanges
         self.tasks = tasks
+        self.suppressedTasks = suppressedTasks
+        self.erasures = erasures
+        self.ignoredForErasedClients = ignoredForErasedClients
+    }
+}
+
+/// A task that was not sent, and why.
+public struct SuppressedTask: Sendable, Equatable {
+    public var task: FollowUpTask
+    /// e.g. `consent_withdrawn`.
+    public var because: String
+
+    public init(task: FollowUpTask, because: String) {
+        self.task = task
+        self.because = because
     }
 }
 
@@ -87,11 +111,14 @@ public struct ClientView: Sendable, Equatable {
     public var recentTasks: [FollowUpTask]
     /// Newest first.
     public var recentStatusChanges: [StatusChange]
+    /// Newest first.
+    public var recentSuppressedTasks: [SuppressedTask]
 
-    public init(state: ClientState, recentTasks: [FollowUpTask], recentStatusChanges: [StatusChange]) {
+    public init(state: ClientState, recentTasks: [FollowUpTask], recentStatusChanges: [StatusChange], recentSuppressedTasks: [SuppressedTask] = []) {
         self.state = state
         self.recentTasks = recentTasks
         self.recentStatusChanges = recentStatusChanges
+        self.recentSuppressedTasks = recentSuppressedTasks
     }
 }
 
@@ -105,12 +132,17 @@ public struct StoreSummary: Sendable, Equatable {
     public var outboxBacklog: Int
     public var totalPurchases: Int
     public var statusChanges: Int
+    public var suppressedTasks: Int
+    public var erasedClients: Int
 
     public init(
         clients: Int, clientsByStatus: [String: Int], tasksByKind: [String: Int],
-        acceptedEvents: Int, outboxBacklog: Int, totalPurchases: Int, statusChanges: Int
+        acceptedEvents: Int, outboxBacklog: Int, totalPurchases: Int, statusChanges: Int,
+        suppressedTasks: Int = 0, erasedClients: Int = 0
     ) {
         self.statusChanges = statusChanges
+        self.suppressedTasks = suppressedTasks
+        self.erasedClients = erasedClients
         self.clients = clients
         self.clientsByStatus = clientsByStatus
         self.tasksByKind = tasksByKind

@@ -84,9 +84,12 @@ public final class SQLiteClientStore: ClientStore {
         outcome.duplicates = events.count - fresh.count
         guard !fresh.isEmpty else { return outcome }
 
-        // 2. Load the clients concerned, apply the events in order.
+        // 2. Erased clients stay erased: their events are ignored.
+        var erased = try erasedClients(among: Set(fresh.map(\.clientId)), in: db)
+
+        // 3. Load the clients concerned, apply the events in order.
         var clients: [String: ClientState] = [:]
-        let clientIds = Array(Set(fresh.map(\.clientId)))
+        let clientIds = Array(Set(fresh.map(\.clientId)).subtracting(erased))
         try forEachChunk(of: clientIds) { chunk in
             let statement = try db.cachedStatement(sql:
                 "SELECT \(ClientRows.columns) FROM clients WHERE client_id IN (\(placeholders(chunk.count)))")
@@ -96,11 +99,35 @@ public final class SQLiteClientStore: ClientStore {
             }
         }
         var effects: [ClientEffect] = []
+        var erasures: [(clientId: String, at: Timestamp, causedBy: String)] = []
         for event in fresh {
-            effects += reducer(event, &clients[event.clientId, default: ClientState(clientId: event.clientId)])
+            guard !erased.contains(event.clientId) else {
+                outcome.ignoredForErasedClients += 1
+                continue
+            }
+            let caused = reducer(event, &clients[event.clientId, default: ClientState(clientId: event.clientId)])
+            for effect in caused {
+                if case .erased(let clientId, let at, let causedBy) = effect {
+                    erased.insert(clientId)
+                    erasures.append((clientId, at, causedBy))
+                    clients[clientId] = nil
+                }
+            }
+            effects += caused
         }
 
-        // 3. Write the new states and the effects.
+        // 4. Forget erased clients (their earlier effects in this batch too), then write the rest.
+        if !erasures.isEmpty {
+            try erase(erasures, in: db)
+            outcome.erasures = erasures.count
+            effects.removeAll { effect in
+                switch effect {
+                case .statusChanged(let change): erased.contains(change.clientId)
+                case .task(let task), .taskSuppressed(let task, _): erased.contains(task.clientId)
+                case .erased: true
+                }
+            }
+        }
         try forEachChunk(of: Array(clients.values)) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL(
                 ClientRows.insertPrefix, columns: ClientRows.columnCount, rows: chunk.count, suffix: ClientRows.upsertSuffix))
@@ -110,28 +137,65 @@ public final class SQLiteClientStore: ClientStore {
         return outcome
     }
 
+    /// The ids among `clientIds` that belong to erased clients (matched by SHA-256).
+    private static func erasedClients(among clientIds: Set<String>, in db: Database) throws -> Set<String> {
+        let byHash = Dictionary(clientIds.map { (SHA256.hex($0), $0) }, uniquingKeysWith: { first, _ in first })
+        var erased = Set<String>()
+        try forEachChunk(of: Array(byHash.keys)) { chunk in
+            let statement = try db.cachedStatement(sql:
+                "SELECT client_hash FROM erased_clients WHERE client_hash IN (\(placeholders(chunk.count)))")
+            for hash in try String.fetchAll(statement, arguments: StatementArguments(chunk)) {
+                if let id = byHash[hash] { erased.insert(id) }
+            }
+        }
+        return erased
+    }
+
+    /// Removes every row that holds an erased client's id, remembers only the id's hash, and
+    /// queues a tombstone for `client-status` (after any of their messages still unpublished,
+    /// which are dropped).
+    private static func erase(_ erasures: [(clientId: String, at: Timestamp, causedBy: String)], in db: Database) throws {
+        for erasure in erasures {
+            let id = erasure.clientId
+            for table in ["clients", "tasks", "suppressed_tasks", "status_changes"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE client_id = ?", arguments: [id])
+            }
+            try db.execute(sql: "DELETE FROM outbox WHERE message_key = ?", arguments: [id])
+            try db.execute(sql: """
+                INSERT INTO erased_clients (client_hash, erased_at) VALUES (?, ?)
+                ON CONFLICT (client_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)
+                """, arguments: [SHA256.hex(id), erasure.at.millisecondsSinceEpoch])
+            try db.execute(sql: "INSERT INTO outbox (topic, message_key, payload, message_id) VALUES (?, ?, NULL, ?)",
+                           arguments: [OutputTopic.clientStatus, id, StableID.make("tombstone", id, erasure.causedBy)])
+        }
+    }
+
     /// Records the status changes and the tasks not seen before, and queues them for publishing in
     /// the order the effects were produced. (A status change is new by construction: its event was
     /// accepted for the first time in this transaction.)
     private static func write(_ effects: [ClientEffect], in db: Database, outcome: inout BatchOutcome) throws {
         var changes: [StatusChange] = []
         var tasks: [FollowUpTask] = []
+        var suppressed: [(task: FollowUpTask, because: String)] = []
         for effect in effects {
             switch effect {
             case .statusChanged(let change): changes.append(change)
             case .task(let task): tasks.append(task)
+            case .taskSuppressed(let task, let because): suppressed.append((task, because))
+            case .erased: continue
             }
         }
         try forEachChunk(of: changes) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL("""
                 INSERT INTO status_changes
-                    (event_id, client_id, status, previous_status, changed_at, reason, caused_by, purchase_count)
-                """, columns: 8, rows: chunk.count, suffix: ""))
+                    (event_id, client_id, status, previous_status, changed_at, reason, caused_by, purchase_count, temperature)
+                """, columns: 9, rows: chunk.count, suffix: ""))
             var arguments: [(any DatabaseValueConvertible)?] = []
             for change in chunk {
                 arguments += [
                     change.eventId, change.clientId, change.status.rawValue, change.previousStatus?.rawValue,
                     change.changedAt.millisecondsSinceEpoch, change.reason, change.causedBy, change.purchaseCount,
+                    change.temperature?.rawValue,
                 ]
             }
             try statement.execute(arguments: StatementArguments(arguments))
@@ -150,6 +214,20 @@ public final class SQLiteClientStore: ClientStore {
             }
             // A task id seen before (same cause) is not sent again.
             for id in try String.fetchAll(statement, arguments: StatementArguments(arguments)) { newTaskIds.insert(id) }
+        }
+        try forEachChunk(of: suppressed) { chunk in
+            let statement = try db.cachedStatement(sql: insertSQL("""
+                INSERT INTO suppressed_tasks
+                    (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by, suppressed_because)
+                """, columns: 9, rows: chunk.count, suffix: "ON CONFLICT DO NOTHING RETURNING task_id"))
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            for (task, because) in chunk {
+                arguments += [
+                    task.taskId, task.clientId, task.kind.rawValue, task.priority.rawValue,
+                    task.dueAt.millisecondsSinceEpoch, task.createdAt.millisecondsSinceEpoch, task.reason, task.causedBy, because,
+                ]
+            }
+            outcome.suppressedTasks += try String.fetchAll(statement, arguments: StatementArguments(arguments)).count
         }
         var outbox: [(topic: String, key: String, payload: [UInt8], id: String)] = []
         for effect in effects {
@@ -219,7 +297,9 @@ public final class SQLiteClientStore: ClientStore {
 
     public func markPublished(_ ids: [Int64]) async throws {
         guard let low = ids.min(), let high = ids.max() else { return }
-        try await pool.write { db in
+        let publishedTombstones = try await pool.write { db in
+            let tombstones = try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE id BETWEEN ? AND ? AND payload IS NULL",
+                                              arguments: [low, high]) ?? 0
             if high - low + 1 == Int64(ids.count) {
                 // A contiguous run (the usual case: the relay reads rows in id order): one statement.
                 try db.execute(sql: "DELETE FROM outbox WHERE id BETWEEN ? AND ?", arguments: [low, high])
@@ -227,6 +307,18 @@ public final class SQLiteClientStore: ClientStore {
                 let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
                 for id in ids { try delete.execute(arguments: [id]) }
             }
+            return tombstones > 0
+        }
+        // An erased client's id was in the outbox until now: flush the WAL into the (zeroed)
+        // main file and truncate it, so no copy of the id is left in either file.
+        if publishedTombstones { try await purgeWriteAheadLog() }
+    }
+
+    /// Checkpoints the WAL into the database file and truncates it (best effort while readers
+    /// are active; retried at the next erasure).
+    public func purgeWriteAheadLog() async throws {
+        try await pool.writeWithoutTransaction { db in
+            _ = try? db.checkpoint(.truncate)
         }
     }
 
@@ -245,9 +337,12 @@ public final class SQLiteClientStore: ClientStore {
                 SELECT * FROM tasks WHERE client_id = ? ORDER BY created_at DESC, task_id LIMIT ?
                 """, arguments: [id, recent]).map(ClientRows.task(from:))
             let changes = try Row.fetchAll(db, sql: """
-                SELECT * FROM status_changes WHERE client_id = ? ORDER BY changed_at DESC, event_id LIMIT ?
+                SELECT * FROM status_changes WHERE client_id = ? ORDER BY changed_at DESC, rowid DESC LIMIT ?
                 """, arguments: [id, recent]).map(ClientRows.statusChange(from:))
-            return ClientView(state: state, recentTasks: tasks, recentStatusChanges: changes)
+            let suppressed = try Row.fetchAll(db, sql: """
+                SELECT * FROM suppressed_tasks WHERE client_id = ? ORDER BY created_at DESC, task_id LIMIT ?
+                """, arguments: [id, recent]).map(ClientRows.suppressedTask(from:))
+            return ClientView(state: state, recentTasks: tasks, recentStatusChanges: changes, recentSuppressedTasks: suppressed)
         }
     }
 
@@ -267,7 +362,9 @@ public final class SQLiteClientStore: ClientStore {
                 acceptedEvents: try Int.fetchOne(db, sql: "SELECT count(*) FROM processed_events") ?? 0,
                 outboxBacklog: try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox") ?? 0,
                 totalPurchases: try Int.fetchOne(db, sql: "SELECT coalesce(sum(purchase_count), 0) FROM clients") ?? 0,
-                statusChanges: try Int.fetchOne(db, sql: "SELECT count(*) FROM status_changes") ?? 0)
+                statusChanges: try Int.fetchOne(db, sql: "SELECT count(*) FROM status_changes") ?? 0,
+                suppressedTasks: try Int.fetchOne(db, sql: "SELECT count(*) FROM suppressed_tasks") ?? 0,
+                erasedClients: try Int.fetchOne(db, sql: "SELECT count(*) FROM erased_clients") ?? 0)
         }
     }
 }

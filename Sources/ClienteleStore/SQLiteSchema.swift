@@ -71,6 +71,44 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: contacts, consent, suppressed tasks, erasure") { db in
+            try db.execute(sql: """
+                ALTER TABLE clients ADD COLUMN temperature TEXT;
+                ALTER TABLE clients ADD COLUMN qualification TEXT;          -- BANT facts, JSON
+                ALTER TABLE clients ADD COLUMN last_inbound_inquiry_at INTEGER;
+                ALTER TABLE clients ADD COLUMN last_service_use_at INTEGER;
+                ALTER TABLE clients ADD COLUMN last_contact_at INTEGER;
+                ALTER TABLE clients ADD COLUMN complaint_count INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE clients ADD COLUMN last_complaint_at INTEGER;
+                ALTER TABLE clients ADD COLUMN last_satisfaction INTEGER;
+                ALTER TABLE clients ADD COLUMN last_satisfaction_at INTEGER;
+                ALTER TABLE clients ADD COLUMN consent INTEGER;             -- 1 granted, 0 withdrawn
+                ALTER TABLE clients ADD COLUMN consent_changed_at INTEGER;
+                ALTER TABLE clients ADD COLUMN contact_history TEXT;        -- tallies by kind and channel, JSON
+                ALTER TABLE status_changes ADD COLUMN temperature TEXT;
+
+                -- Tasks a policy held back (e.g. marketing without consent), for audit.
+                CREATE TABLE suppressed_tasks (
+                    task_id TEXT PRIMARY KEY NOT NULL,
+                    client_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    priority TEXT NOT NULL,
+                    due_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    caused_by TEXT NOT NULL,
+                    suppressed_because TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX suppressed_tasks_by_client ON suppressed_tasks(client_id, created_at);
+
+                -- Clients who asked to be forgotten: only a SHA-256 of their id is kept, so that
+                -- later or replayed events for them are ignored.
+                CREATE TABLE erased_clients (
+                    client_hash TEXT PRIMARY KEY NOT NULL,
+                    erased_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }
