@@ -1,0 +1,101 @@
+import ClienteleDomain
+import ClienteleStore
+import Foundation
+import Testing
+
+let contactRules = ContactRules()
+let contactReducer: @Sendable (ContactEvent, inout ClientState) -> [ClientEffect] = { contactRules.apply($0, to: &$1) }
+
+func contact(_ id: String, _ kind: ContactEvent.Kind, client: String, day: Int) -> ContactEvent {
+    ContactEvent(eventId: id, clientId: client, occurredAt: Timestamp(rfc3339: "2026-01-01T00:00:00Z")!.adding(seconds: Int64(day) * 86_400),
+                 kind: kind, channel: "phone", direction: .inbound)
+}
+
+/// True if any of the database's files holds these bytes.
+func databaseFiles(at path: String, contain text: String) -> Bool {
+    let needle = Data(text.utf8)
+    return ["", "-wal", "-shm"].contains { suffix in
+        guard let data = FileManager.default.contents(atPath: path + suffix) else { return false }
+        return data.range(of: needle) != nil
+    }
+}
+
+@Suite("erasure and consent in the SQLite store")
+struct ErasureAndConsentTests {
+    @Test("an erasure removes every trace of the client from the file, queues a tombstone, and replays stay ignored")
+    func erasure() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let secretId = "client-jane.doe@example.com"
+        _ = try await store.apply([purchase("p1", client: secretId, day: 0), purchase("p2", client: secretId, day: 1),
+                                   purchase("p3", client: "keep", day: 1)], reducer: reducer)
+        _ = try await store.apply([contact("c1", .complaint, client: secretId, day: 2)], reducer: contactReducer)
+        // Publish what was queued so far, as the relay would.
+        try await store.markPublished(try await store.pendingOutbox(limit: 100).map(\.id))
+        _ = try await store.apply([contact("c2", .call, client: secretId, day: 3)], reducer: contactReducer)  // still pending
+
+        let outcome = try await store.apply([contact("x1", .erasureRequest, client: secretId, day: 4)], reducer: contactReducer)
+        #expect(outcome.erasures == 1)
+        #expect(try await store.client(id: secretId, recent: 10) == nil)
+        let pending = try await store.pendingOutbox(limit: 100)
+        #expect(pending.count == 1)  // the unpublished messages were dropped; only the tombstone is left
+        #expect(pending.first?.key == secretId)
+        #expect(pending.first?.payload == nil)
+        #expect(pending.first?.topic == "client-status")
+
+        try await store.markPublished(pending.map(\.id))  // publishing the tombstone purges the WAL
+        #expect(!databaseFiles(at: database.path, contain: secretId))
+        #expect(databaseFiles(at: database.path, contain: "keep"))  // the search does find what is there
+
+        // Replayed older events (new ids) and later ones are ignored; nothing comes back.
+        let replay = try await store.apply([purchase("p1-replay", client: secretId, day: 0),
+                                            purchase("p9", client: secretId, day: 30)], reducer: reducer)
+        #expect(replay.ignoredForErasedClients == 2)
+        #expect(replay.accepted == 2)
+        #expect(try await store.client(id: secretId, recent: 10) == nil)
+        #expect(try await store.pendingOutbox(limit: 10).isEmpty)
+        try await store.purgeWriteAheadLog()
+        #expect(!databaseFiles(at: database.path, contain: secretId))
+        let summary = try await store.summary()
+        #expect(summary.erasedClients == 1)
+        #expect(summary.clients == 1)
+    }
+
+    @Test("events after an erasure in the same batch are ignored")
+    func erasureMidBatch() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let outcome = try await store.apply([
+            contact("a", .call, client: "E", day: 0), contact("x", .erasureRequest, client: "E", day: 1),
+            contact("b", .call, client: "E", day: 2),
+        ], reducer: contactReducer)
+        #expect(outcome.accepted == 3)
+        #expect(outcome.erasures == 1)
+        #expect(outcome.ignoredForErasedClients == 1)
+        #expect(outcome.statusChanges == 0)
+        #expect(try await store.client(id: "E", recent: 1) == nil)
+        #expect(try await store.pendingOutbox(limit: 10).map { $0.payload == nil } == [true])
+    }
+
+    @Test("marketing tasks without consent are recorded as suppressed, service tasks still go out")
+    func suppressedTasks() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        _ = try await store.apply([contact("w", .consentWithdrawn, client: "C", day: 0)], reducer: contactReducer)
+        let bought = try await store.apply([purchase("p1", client: "C", day: 1, amount: "2500")], reducer: reducer)
+        #expect(bought.suppressedTasks == 2)
+        #expect(bought.tasks == 0)
+        let complained = try await store.apply([contact("k", .complaint, client: "C", day: 2)], reducer: contactReducer)
+        #expect(complained.tasks == 1)
+        let view = try #require(try await store.client(id: "C", recent: 10))
+        #expect(Set(view.recentSuppressedTasks.map(\.task.kind)) == [.welcomeNewClient, .thankYouLargeOrder])
+        #expect(view.recentSuppressedTasks.allSatisfy { $0.because == "consent_withdrawn" })
+        #expect(view.recentTasks.map(\.kind) == [.complaintFollowUp])
+        #expect(view.state.contacts.consent?.value == false)
+        let tasksQueued = try await store.pendingOutbox(limit: 100).filter { $0.topic == "follow-up-tasks" }
+        #expect(tasksQueued.count == 1)
+    }
+}
