@@ -130,7 +130,7 @@ struct BenchCommand: AsyncParsableCommand {
         let peak = stack.workerPeakMemory()
         await outputConsumer.close()
         await producer.close()
-        let exit = await stack.stopWorker()
+        let exit = await stack.stopWorkers()
         await stack.shutdown()
 
         func percentile(_ p: Double) -> Double {

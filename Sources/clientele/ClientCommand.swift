@@ -9,7 +9,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a client's status, aggregates, recent tasks and status history.")
+            abstract: "Show a client's status, aggregates, consent, contact history, recent and suppressed tasks, status history.")
 
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The client id.") var id: String
@@ -36,6 +36,7 @@ enum ClientViewFormat {
         let currency = state.currency.map { " " + $0 } ?? ""
         var lines = ["Client \(state.clientId)"]
         lines.append("  status          \(state.status?.rawValue ?? "(none)")"
+            + (state.temperature.map { " (\($0.rawValue))" } ?? "")
             + (state.statusChangedAt.map { " since \($0)" } ?? ""))
         lines.append("  purchases       \(state.purchaseCount)"
             + (state.firstPurchaseAt.map { ", first \($0)" } ?? "") + (state.lastPurchaseAt.map { ", last \($0)" } ?? ""))
@@ -44,17 +45,43 @@ enum ClientViewFormat {
             lines.append("  average order   \(String(format: "%.2f", average))\(currency)")
         }
         lines.append("  refunds         \(state.refundCount) (\(state.refundTotal)\(currency))")
+        let contacts = state.contacts
+        let consent = contacts.consent.map { "\($0.value ? "granted" : "withdrawn") on \($0.at)" } ?? "never stated (marketing allowed)"
+        lines.append("  consent         \(consent)")
+        let bant = [("budget", contacts.budget), ("authority", contacts.authority), ("need", contacts.need), ("timing", contacts.timing)]
+            .map { name, fact in "\(name) \(fact.map { $0.value ? "yes" : "no" } ?? "?")" }.joined(separator: ", ")
+        lines.append("  qualification   \(bant) (\(contacts.qualifiedCount)/4)")
+        if let activity = state.lastActivityAt { lines.append("  last activity   \(activity)") }
+        if contacts.complaintCount > 0 {
+            lines.append("  complaints      \(contacts.complaintCount), last \(contacts.lastComplaintAt.map(\.rfc3339) ?? "?")")
+        }
+        if let score = contacts.lastSatisfaction { lines.append("  satisfaction    \(score.value)/5 on \(score.at)") }
+        lines.append("")
+        lines.append("  contact history")
+        if contacts.history.isEmpty { lines.append("    (none)") }
+        for key in contacts.history.keys.sorted() {
+            let tally = contacts.history[key]!
+            lines.append("    \(key.kind.padding(toLength: 18, withPad: " ", startingAt: 0)) \((key.channel.isEmpty ? "–" : key.channel).padding(toLength: 10, withPad: " ", startingAt: 0)) \(tally.count)×, last \(tally.lastAt)")
+        }
         lines.append("")
         lines.append("  recent tasks")
         if view.recentTasks.isEmpty { lines.append("    (none)") }
         for task in view.recentTasks {
             lines.append("    \(task.createdAt)  \(task.kind.rawValue)  \(task.priority.rawValue), due \(task.dueAt)  (\(task.reason); caused by \(task.causedBy))")
         }
+        if !view.recentSuppressedTasks.isEmpty {
+            lines.append("")
+            lines.append("  suppressed tasks (not sent)")
+            for item in view.recentSuppressedTasks {
+                lines.append("    \(item.task.createdAt)  \(item.task.kind.rawValue)  because \(item.because)  (caused by \(item.task.causedBy))")
+            }
+        }
         lines.append("")
         lines.append("  status history")
         if view.recentStatusChanges.isEmpty { lines.append("    (none)") }
         for change in view.recentStatusChanges {
-            lines.append("    \(change.changedAt)  \(change.previousStatus?.rawValue ?? "–") → \(change.status.rawValue)  (\(change.reason); caused by \(change.causedBy))")
+            lines.append("    \(change.changedAt)  \(change.previousStatus?.rawValue ?? "–") → \(change.status.rawValue)"
+                + (change.temperature.map { " (\($0.rawValue))" } ?? "") + "  (\(change.reason); caused by \(change.causedBy))")
         }
         return lines.joined(separator: "\n")
     }
@@ -75,10 +102,31 @@ enum ClientViewFormat {
         object.add("refundTotal", state.refundTotal)
         object.add("currency", state.currency)
         object.add("lastEventAt", state.lastEventAt)
+        object.add("temperature", state.temperature?.rawValue)
+        let contacts = state.contacts
+        object.add("consent", contacts.consent.map { $0.value ? "granted" : "withdrawn" })
+        object.add("consentChangedAt", contacts.consent?.at)
+        object.add("qualifiedCount", contacts.qualifiedCount)
+        object.add("lastActivityAt", state.lastActivityAt)
+        object.add("complaintCount", contacts.complaintCount)
+        object.add("lastSatisfaction", contacts.lastSatisfaction?.value)
+        let history = contacts.history.keys.sorted().map { key -> String in
+            var entry = JSONObjectWriter()
+            entry.add("kind", key.kind)
+            entry.add("channel", key.channel.isEmpty ? nil : key.channel)
+            entry.add("count", contacts.history[key]!.count)
+            entry.add("lastAt", contacts.history[key]!.lastAt)
+            return entry.json
+        }.joined(separator: ",")
+        let suppressed = view.recentSuppressedTasks.map { item -> String in
+            var text = String(decoding: item.task.payload, as: UTF8.self)
+            text.removeLast()
+            return text + ",\"suppressedBecause\":\"\(item.because)\"}"
+        }.joined(separator: ",")
         let tasks = view.recentTasks.map { String(decoding: $0.payload, as: UTF8.self) }.joined(separator: ",")
         let changes = view.recentStatusChanges.map { String(decoding: $0.payload, as: UTF8.self) }.joined(separator: ",")
         var text = object.json
         text.removeLast()
-        return text + ",\"recentTasks\":[\(tasks)],\"recentStatusChanges\":[\(changes)]}"
+        return text + ",\"contactHistory\":[\(history)],\"recentTasks\":[\(tasks)],\"suppressedTasks\":[\(suppressed)],\"recentStatusChanges\":[\(changes)]}"
     }
 }

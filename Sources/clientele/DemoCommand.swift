@@ -8,10 +8,12 @@ import Logging
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the whole flow locally: embedded broker, purchase-worker, generated purchases, summary.")
+        abstract: "Run the whole flow locally: embedded broker, both workers, generated purchases and contacts, summary.")
 
     @Option(help: "Number of distinct clients.") var clients = 2000
     @Option(help: "Number of purchase events.") var purchases = 20_000
+    @Option(help: "Number of prospects (known only from contacts).") var prospects = 500
+    @Option(help: "Number of contact events.") var contacts = 10_000
     @Option(help: "Folder for the demo's SQLite file and worker log.") var directory = "demo-output"
 
     func validate() throws {
@@ -27,21 +29,29 @@ struct DemoCommand: AsyncParsableCommand {
         print("▶ starting the embedded broker (3 brokers, 16 partitions per topic)")
         let stack = try LocalStack(directory: directory, partitions: 16)
         print("  bootstrap.servers=\(stack.cluster.bootstrapServers)")
-        print("▶ starting purchase-worker on a fresh SQLite file: \(stack.databasePath)")
-        try stack.startWorker()
+        print("▶ starting purchase-worker and contact-worker on a fresh SQLite file: \(stack.databasePath)")
+        try stack.startWorker("purchase-worker")
+        try stack.startWorker("contact-worker")
 
-        let lines = PurchaseGenerator(clients: clients, purchases: purchases).lines()
-        let bad = PurchaseGenerator.malformedSamples()
-        print("▶ streaming \(lines.count) generated purchases for \(clients) clients, plus \(bad.count) malformed messages")
+        let purchaseLines = PurchaseGenerator(clients: clients, purchases: purchases).lines()
+        let contactLines = ContactGenerator(clients: clients, prospects: prospects, contacts: contacts).lines()
+        let badPurchases = PurchaseGenerator.malformedSamples()
+        let badContacts = ContactGenerator.malformedSamples()
+        let lines = purchaseLines + contactLines
+        let bad = badPurchases + badContacts
+        print("▶ streaming \(purchaseLines.count) purchases for \(clients) clients and \(contactLines.count) contacts "
+            + "(\(prospects) prospects), plus \(bad.count) malformed messages")
         let producer = try KafkaProducer(configuration: stack.kafkaConfiguration, logger: Logger(label: "demo"))
-        let topic = stack.topics.resolve(TopicNames.purchases)
         let started = ContinuousClock.now
-        for chunk in stride(from: 0, to: lines.count, by: 10_000) {
-            try await producer.send(lines[chunk..<min(chunk + 10_000, lines.count)].map {
-                OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
-            })
+        for (topic, topicLines, topicBad) in [(TopicNames.purchases, purchaseLines, badPurchases), (TopicNames.contacts, contactLines, badContacts)] {
+            let name = stack.topics.resolve(topic)
+            for chunk in stride(from: 0, to: topicLines.count, by: 10_000) {
+                try await producer.send(topicLines[chunk..<min(chunk + 10_000, topicLines.count)].map {
+                    OutgoingMessage(topic: name, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
+                })
+            }
+            try await producer.send(topicBad.map { OutgoingMessage(topic: name, key: $0.clientId.map { Array($0.utf8) }, value: $0.bytes) })
         }
-        try await producer.send(bad.map { OutgoingMessage(topic: topic, key: $0.clientId.map { Array($0.utf8) }, value: $0.bytes) })
         await producer.close()
 
         let interactive = isatty(STDOUT_FILENO) == 1
@@ -59,17 +69,19 @@ struct DemoCommand: AsyncParsableCommand {
         let consuming = max(0.001, (finished - (firstApplied?.at ?? started)) / .seconds(1))
         let rate = Double(summary.acceptedEvents - (firstApplied?.count ?? 0)) / consuming
         if interactive { print("") }
+        let deadLetterTopics = [TopicNames.deadLetter(of: TopicNames.purchases), TopicNames.deadLetter(of: TopicNames.contacts)]
         let outputs = try await stack.countMessages(
-            on: [TopicNames.clientStatus, TopicNames.followUpTasks, TopicNames.deadLetter(of: TopicNames.purchases)],
+            on: [TopicNames.clientStatus, TopicNames.followUpTasks] + deadLetterTopics,
             expected: summary.tasksByKind.values.reduce(0, +) + bad.count + summary.statusChanges)
-        let status = await stack.stopWorker()
+        let status = await stack.stopWorkers()
         await stack.shutdown()
 
         print("")
         print("Clientele demo summary")
         print("======================")
         print("events applied     \(summary.acceptedEvents) in \(String(format: "%.1f", elapsed)) s: \(String(format: "%.1f", startup)) s to join the group, then \(Int(rate)) events/s (debug build; `make bench` measures release)")
-        print("dead-lettered      \(outputs[TopicNames.deadLetter(of: TopicNames.purchases)] ?? 0) of \(bad.count) malformed messages (on purchases.dlq)")
+        print("dead-lettered      \(deadLetterTopics.map { outputs[$0] ?? 0 }.reduce(0, +)) of \(bad.count) malformed messages (on purchases.dlq and contacts.dlq)")
+        print("tasks suppressed   \(summary.suppressedTasks) marketing tasks held back for clients who withdrew consent")
         print("")
         print("clients by status  (\(summary.clients) clients)")
         for (name, count) in summary.clientsByStatus.sorted(by: { $0.value > $1.value }) {
@@ -82,8 +94,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         print("")
         print("published          \(outputs[TopicNames.clientStatus] ?? 0) client-status events, \(outputs[TopicNames.followUpTasks] ?? 0) follow-up tasks")
-        print("worker exit        status \(status) after SIGTERM (log: \(directory)/purchase-worker.log)")
+        print("workers exit       status \(status) after SIGTERM (logs: \(directory)/purchase-worker.log, contact-worker.log)")
         print("")
-        print("Look at one client:  swift run clientele client show \(PurchaseGenerator.clientId(0)) --database sqlite:\(stack.databasePath)")
+        print("Look at a client:    .build/debug/clientele client show \(PurchaseGenerator.clientId(0)) --database sqlite:\(stack.databasePath)")
+        print("and at a prospect:   .build/debug/clientele client show \(ContactGenerator.prospectId(0)) --database sqlite:\(stack.databasePath)")
     }
 }

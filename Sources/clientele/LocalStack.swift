@@ -5,14 +5,15 @@ import ClienteleStore
 import Foundation
 import Logging
 
-/// The embedded broker, a fresh SQLite file and a `purchase-worker` child process: what the
-/// demo and the benchmark run on.
+/// The embedded broker, a fresh SQLite file and worker child processes (`purchase-worker`,
+/// `contact-worker`) sharing it: what the demo and the benchmark run on.
 final class LocalStack {
     let cluster: MockKafkaCluster
     let topics: TopicNames
     let databasePath: String
     let directory: String
-    private(set) var worker: Process?
+    /// Running workers by executable name.
+    private(set) var workers: [String: Process] = [:]
 
     init(directory: String, partitions: Int, topics: TopicNames = TopicNames()) throws {
         self.directory = directory
@@ -40,11 +41,11 @@ final class LocalStack {
     /// Opens the store (after the worker created it, or creating it).
     func store() throws -> SQLiteClientStore { try SQLiteClientStore(path: databasePath) }
 
-    /// Starts `purchase-worker` (the executable next to this one), logging to `<directory>/purchase-worker.log`.
-    func startWorker(environment extra: [String: String] = [:]) throws {
-        let executable = Self.siblingExecutable("purchase-worker")
+    /// Starts a worker (the executable next to this one), logging to `<directory>/<name>.log`.
+    func startWorker(_ name: String = "purchase-worker", environment extra: [String: String] = [:]) throws {
+        let executable = Self.siblingExecutable(name)
         guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw LocalStackError("cannot find the purchase-worker executable at \(executable); build it with `swift build`")
+            throw LocalStackError("cannot find the \(name) executable at \(executable); build it with `swift build`")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -58,17 +59,17 @@ final class LocalStack {
         environment["KAFKA_FETCH_WAIT_MAX_MS"] = environment["KAFKA_FETCH_WAIT_MAX_MS"] ?? String(Self.mockFetchWaitMilliseconds)
         environment.merge(extra) { $1 }
         process.environment = environment
-        let logPath = directory + "/purchase-worker.log"
+        let logPath = directory + "/\(name).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = FileHandle(forWritingAtPath: logPath)
         try process.run()
-        worker = process
+        workers[name] = process
     }
 
-    /// Peak resident memory of the worker so far (VmHWM), in bytes.
-    func workerPeakMemory() -> Int? {
-        guard let pid = worker?.processIdentifier,
+    /// Peak resident memory of a worker so far (VmHWM), in bytes.
+    func workerPeakMemory(_ name: String = "purchase-worker") -> Int? {
+        guard let pid = workers[name]?.processIdentifier,
               let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
         else { return nil }
@@ -76,13 +77,16 @@ final class LocalStack {
         return kilobytes.map { $0 * 1024 }
     }
 
-    /// Sends SIGTERM and waits for the worker to exit; returns its exit status.
+    /// Sends SIGTERM to every worker and waits for them to exit; returns the worst exit status.
     @discardableResult
-    func stopWorker() async -> Int32 {
-        guard let worker, worker.isRunning else { return worker?.terminationStatus ?? 0 }
-        worker.terminate()
-        while worker.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
-        return worker.terminationStatus
+    func stopWorkers() async -> Int32 {
+        for worker in workers.values where worker.isRunning { worker.terminate() }
+        var status: Int32 = 0
+        for worker in workers.values {
+            while worker.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+            if worker.terminationStatus != 0 { status = worker.terminationStatus }
+        }
+        return status
     }
 
     /// Polls the store until `accepted` events are applied and the outbox is empty.
@@ -93,8 +97,8 @@ final class LocalStack {
             let summary = try await store.summary()
             progress?(summary)
             if summary.acceptedEvents >= accepted && summary.outboxBacklog == 0 { return summary }
-            if let worker, !worker.isRunning {
-                throw LocalStackError("purchase-worker exited with status \(worker.terminationStatus); see \(directory)/purchase-worker.log")
+            if let (name, worker) = workers.first(where: { !$0.value.isRunning }) {
+                throw LocalStackError("\(name) exited with status \(worker.terminationStatus); see \(directory)/\(name).log")
             }
             guard ContinuousClock.now < deadline else {
                 throw LocalStackError("timed out: \(summary.acceptedEvents) of \(accepted) events applied, \(summary.outboxBacklog) outbox messages pending")
@@ -125,7 +129,7 @@ final class LocalStack {
     }
 
     func shutdown() async {
-        await stopWorker()
+        await stopWorkers()
         cluster.shutdown()
     }
 
