@@ -34,42 +34,65 @@ enum ClientRows {
         ]
     }
 
-    /// Reads a row selected with ``columns`` (by index: no per-row column-name lookups).
+    /// Reads a row selected with ``columns``, by index and storage class (no per-column generic
+    /// decoding: this runs for every client of every batch).
     static func state(from row: Row) throws -> ClientState {
-        var state = ClientState(clientId: row[0])
-        if let status: String = row[1] {
+        let v = Array(row.databaseValues)
+        guard v.count == columnCount, let clientId = text(v[0]) else {
+            throw StoreError(.corruptRow, "a clients row does not have the expected columns")
+        }
+        var state = ClientState(clientId: clientId)
+        if let status = text(v[1]) {
             guard let parsed = ClientStatus(rawValue: status) else {
                 throw StoreError(.corruptRow, "unknown status '\(status)' in the clients table")
             }
             state.status = parsed
         }
-        state.statusChangedAt = timestamp(row[2])
-        state.purchaseCount = row[3]
-        state.firstPurchaseAt = timestamp(row[4])
-        state.lastPurchaseAt = timestamp(row[5])
-        state.totalAmount = Money(units: row[6])
-        state.totalMargin = Money(units: row[7])
-        state.totalDiscount = Money(units: row[8])
-        state.refundCount = row[9]
-        state.refundTotal = Money(units: row[10])
-        state.currency = row[11]
-        state.lastEventAt = timestamp(row[12])
-        state.temperature = (row[13] as String?).flatMap(Temperature.init(rawValue:))
+        state.statusChangedAt = time(v[2])
+        state.purchaseCount = Int(integer(v[3]) ?? 0)
+        state.firstPurchaseAt = time(v[4])
+        state.lastPurchaseAt = time(v[5])
+        state.totalAmount = Money(units: integer(v[6]) ?? 0)
+        state.totalMargin = Money(units: integer(v[7]) ?? 0)
+        state.totalDiscount = Money(units: integer(v[8]) ?? 0)
+        state.refundCount = Int(integer(v[9]) ?? 0)
+        state.refundTotal = Money(units: integer(v[10]) ?? 0)
+        state.currency = text(v[11])
+        state.lastEventAt = time(v[12])
+        state.temperature = text(v[13]).flatMap(Temperature.init(rawValue:))
+        let qualification = text(v[14])
+        let history = text(v[24])
+        // Purchase-only clients have no contact data at all: skip the rest.
+        guard qualification != nil || history != nil || integer(v[22]) != nil else { return state }
         var contacts = ContactProfile()
         do {
-            try contacts.restore(qualificationJSON: row[14], historyJSON: row[24])
+            try contacts.restore(qualificationJSON: qualification, historyJSON: history)
         } catch {
             throw StoreError(.corruptRow, "unreadable contact data in the clients table: \(error.message)")
         }
-        contacts.lastInboundInquiryAt = timestamp(row[15])
-        contacts.lastServiceUseAt = timestamp(row[16])
-        contacts.lastContactAt = timestamp(row[17])
-        contacts.complaintCount = row[18]
-        contacts.lastComplaintAt = timestamp(row[19])
-        if let score: Int = row[20], let at = timestamp(row[21]) { contacts.lastSatisfaction = Fact(score, at: at) }
-        if let consent: Int = row[22], let at = timestamp(row[23]) { contacts.consent = Fact(consent == 1, at: at) }
+        contacts.lastInboundInquiryAt = time(v[15])
+        contacts.lastServiceUseAt = time(v[16])
+        contacts.lastContactAt = time(v[17])
+        contacts.complaintCount = Int(integer(v[18]) ?? 0)
+        contacts.lastComplaintAt = time(v[19])
+        if let score = integer(v[20]), let at = time(v[21]) { contacts.lastSatisfaction = Fact(Int(score), at: at) }
+        if let consent = integer(v[22]), let at = time(v[23]) { contacts.consent = Fact(consent == 1, at: at) }
         state.contacts = contacts
         return state
+    }
+
+    private static func integer(_ value: DatabaseValue) -> Int64? {
+        if case .int64(let number) = value.storage { return number }
+        return nil
+    }
+
+    private static func text(_ value: DatabaseValue) -> String? {
+        if case .string(let string) = value.storage { return string }
+        return nil
+    }
+
+    private static func time(_ value: DatabaseValue) -> Timestamp? {
+        integer(value).map(Timestamp.init(millisecondsSinceEpoch:))
     }
 
     static func task(from row: Row) throws -> FollowUpTask {

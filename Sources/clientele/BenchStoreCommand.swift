@@ -11,7 +11,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
 
     @Option(help: "Purchases to apply.") var events = 200_000
     @Option(help: "Distinct clients.") var clients = 20_000
-    @Option(help: "Events per store transaction.") var batchSize = 2000
+    @Option(help: "Events per store transaction.") var batchSize = 10_000
     @Option(help: "Store URL (a fresh SQLite file by default).") var database = "sqlite:bench-output/store-bench.sqlite"
 
     func run() async throws {
