@@ -70,7 +70,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain"]),
+        .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain", "ClienteleWorkload"]),
         .testTarget(name: "ClienteleKafkaTests", dependencies: ["ClienteleKafka"]),
         .testTarget(name: "ClienteleStoreTests", dependencies: ["ClienteleStore"]),
         .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime", "ClienteleWorkload"]),

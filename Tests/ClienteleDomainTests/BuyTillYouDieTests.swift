@@ -1,5 +1,6 @@
 import ClienteleDomain
 import Foundation
+import ClienteleWorkload
 import Testing
 
 /// The CDNOW fixtures (see Fixtures/README.md).
@@ -148,5 +149,23 @@ struct BuyTillYouDieTests {
         #expect(clv > undiscounted / 1.01 / 1.01 / 1.13)  // 12 months at 1%: at most ~11% less
         let lapsed = PurchaseHistorySummary(x: 3, tx: 10, T: 70, meanRepeatValue: 40)
         #expect(CustomerLifetimeValue.value(history: lapsed, purchases: purchases, spend: spend) < clv / 10)
+    }
+}
+
+@Suite("Fits on simulated histories")
+struct SyntheticFitTests {
+    @Test("BG/NBD and MBG/NBD recover the parameters their histories were simulated with", arguments: BGNBDModel.Variant.allCases)
+    func recovers(variant: BGNBDModel.Variant) {
+        let truth = BGNBDModel.Parameters(r: 0.25, alpha: 4.0, a: 0.8, b: 2.5)
+        let histories = SyntheticHistories(parameters: truth, variant: variant, clients: 200_000, seed: 3).histories()
+        let fit = BGNBDModel.fit(histories, variant: variant)
+        let p = fit.model.parameters
+        #expect(fit.converged)
+        // Sampling noise at 200,000 clients, and whole-day times that merge a few purchases and
+        // blur short gaps (α most): a few percent.
+        #expect(abs(p.r / truth.r - 1) < 0.08, "r = \(p.r)")
+        #expect(abs(p.alpha / truth.alpha - 1) < 0.12, "α = \(p.alpha)")
+        #expect(abs(p.a / truth.a - 1) < 0.08, "a = \(p.a)")
+        #expect(abs(p.b / truth.b - 1) < 0.08, "b = \(p.b)")
     }
 }
