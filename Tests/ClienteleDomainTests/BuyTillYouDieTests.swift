@@ -169,3 +169,35 @@ struct SyntheticFitTests {
         #expect(abs(p.b / truth.b - 1) < 0.08, "b = \(p.b)")
     }
 }
+
+@Suite("CDNOW replay format")
+struct CDNOWFormatTests {
+    @Test("every line of the sample becomes a valid purchase event with a stable id")
+    func sample() throws {
+        let text = try String(contentsOf: CDNOW.directory.appendingPathComponent("CDNOW_sample.txt"), encoding: .utf8)
+        let events = try CDNOWFormat.events(from: text)
+        #expect(events.count == 6919)
+        #expect(Set(events.map(\.clientId)).count == 2357)
+        #expect(Set(events.map(\.eventId)).count == 6919)
+        let first = try PurchaseEvent.decode(Array(events[0].json.utf8))
+        #expect(first.clientId == "CDNOW-0001")
+        #expect(first.amount == Money(jsonNumber: "29.33"))
+        #expect(first.items == 2)
+        #expect(first.occurredAt == Timestamp(rfc3339: "1997-01-01T00:00:00Z"))
+        for event in events { _ = try PurchaseEvent.decode(Array(event.json.utf8)) }
+    }
+
+    @Test("the master layout with its header is read too; bad lines are reported by number")
+    func masterAndErrors() throws {
+        let master = " customer_id  date number_of_cds  dollar_value\n 00001 19970101  1   11.77\n 00002 19970112  5   77.00\n"
+        let events = try CDNOWFormat.events(from: master)
+        #expect(events.map(\.clientId) == ["CDNOW-00001", "CDNOW-00002"])
+        #expect {
+            _ = try CDNOWFormat.events(from: " 00001 19970101  1   11.77\n 00002 1997-01-12  5   77.00\n")
+        } throws: { error in
+            (error as? CDNOWFormat.LineError)?.line == 2
+        }
+        #expect(throws: CDNOWFormat.LineError.self) { _ = try CDNOWFormat.events(from: " 00001 19970101 11.77\n") }
+        #expect(throws: CDNOWFormat.LineError.self) { _ = try CDNOWFormat.events(from: " 00001 19970101 1 -3\n") }
+    }
+}
