@@ -28,11 +28,30 @@ public final class SQLiteClientStore: ClientStore {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try SQLiteSchema.migrator.migrate(pool)
+            try Self.migrate(pool)
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite database at '\(path)': \(Self.describe(error))")
         }
         self.path = path
+    }
+
+    /// Migrates, tolerating another process (the other worker, started at the same moment on a
+    /// fresh file) that migrates at the same time: each migration runs in its own transaction, so
+    /// a loser's attempt rolls back, and the schema it finds afterwards is complete.
+    private static func migrate(_ pool: DatabasePool) throws {
+        let migrator = SQLiteSchema.migrator
+        var attempt = 0
+        while true {
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch {
+                attempt += 1
+                if try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
+                guard attempt < 5 else { throw error }
+                usleep(useconds_t(50_000 * attempt))
+            }
+        }
     }
 
     static func describe(_ error: any Error) -> String {

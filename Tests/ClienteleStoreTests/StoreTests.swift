@@ -120,6 +120,21 @@ struct StoreTests {
         #expect(try await again.client(id: "nobody", recent: 5) == nil)
     }
 
+    @Test("two workers opening a fresh file at the same moment both migrate it without error")
+    func concurrentMigration() async throws {
+        for _ in 0..<10 {
+            let database = try TemporaryDatabase()
+            defer { database.remove() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 {
+                    group.addTask { _ = try database.open() }
+                }
+                try await group.waitForAll()
+            }
+            _ = try await database.open().apply([purchase("p", client: "A", day: 0)], reducer: reducer)
+        }
+    }
+
     @Test("a path that cannot be opened gives a store error naming it")
     func unopenable() {
         #expect {

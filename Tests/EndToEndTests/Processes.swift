@@ -98,7 +98,10 @@ final class BrokerProcess: @unchecked Sendable {
     func stop() async {
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(10))
-        try? FileManager.default.removeItem(atPath: directory)
+        // CLIENTELE_KEEP_E2E=1 keeps the folder (store, worker logs) for a look after a failure.
+        if ProcessInfo.processInfo.environment["CLIENTELE_KEEP_E2E"] == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 }
 
