@@ -29,7 +29,10 @@ struct PurchaseWorkerProcessTests {
         let doubled = lines + lines.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)
         try doubled.map(\.json).joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
 
-        var worker = try ChildProcess("purchase-worker", [], environment: broker.workerEnvironment, directory: broker.directory)
+        // Small batches, so that the kill lands between many commits.
+        var environment = broker.workerEnvironment
+        environment["CLIENTELE_BATCH_SIZE"] = "250"
+        var worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
         let produced = try await ChildProcess.run(
             "clientele", ["produce", "--topic", "purchases", "--bootstrap-servers", broker.bootstrapServers, file],
             directory: broker.directory)
@@ -46,7 +49,7 @@ struct PurchaseWorkerProcessTests {
         let atKill = try await store.summary().acceptedEvents
         #expect(atKill < lines.count)
 
-        worker = try ChildProcess("purchase-worker", [], environment: broker.workerEnvironment, directory: broker.directory)
+        worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
         let finished = ContinuousClock.now.advanced(by: .seconds(120))
         var summary = try await store.summary()
         while (summary.acceptedEvents < lines.count || summary.outboxBacklog > 0), ContinuousClock.now < finished {
