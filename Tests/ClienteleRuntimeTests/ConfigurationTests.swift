@@ -102,3 +102,40 @@ struct ShippedConfigurationTests {
         #expect(configuration.purchaseRules == PurchaseRules())
     }
 }
+
+@Suite("sectors file")
+struct SectorCatalogTests {
+    @Test("config/sectors.yaml loads, and every sector in it validates")
+    func shippedFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let catalog = try SectorCatalog.load(path: root.appendingPathComponent("config/sectors.yaml").path)
+        #expect(Set(catalog.sectors.keys).isSuperset(of: ["grocery", "fashion", "car_dealer", "hotel", "subscription_software"]))
+        let grocery = try catalog.rules(for: "grocery")
+        #expect(grocery.sector.atRiskAfterDays == 21)
+        #expect(grocery.atRiskGapMultiple == 2)
+    }
+
+    @Test("a bad sectors file says what to fix", arguments: [
+        ("sectors: {}", "sectors"),
+        ("sectors:\n  shop:\n    at_risk_after_days: 30\n", "shop"),
+        ("sectors:\n  shop:\n    at_risk_after_days: 90\n    passive_after_days: 30\n", "shop"),
+        ("sectors:\n  shop: {at_risk_after_days: 9, passive_after_days: 30}\ndefaults:\n  own_rhythm:\n    at_risk_gap_multiple: x\n", "at_risk_gap_multiple"),
+    ])
+    func badFiles(yaml: String, mentions: String) {
+        #expect {
+            _ = try SectorCatalog.parse(yaml)
+        } throws: { error in
+            "\(error)".contains(mentions)
+        }
+    }
+
+    @Test("an unknown sector lists the known ones")
+    func unknownSector() throws {
+        let catalog = try SectorCatalog.parse("sectors:\n  shop: {at_risk_after_days: 9, passive_after_days: 30}\n")
+        #expect {
+            _ = try catalog.rules(for: "bakery")
+        } throws: { error in
+            "\(error)".contains("shop") && "\(error)".contains("CLIENTELE_SECTOR")
+        }
+    }
+}
