@@ -117,4 +117,6 @@ public enum ClientEffect: Sendable, Equatable {
     case taskSuppressed(FollowUpTask, reason: String)
     /// The client asked to be forgotten: remove their data, publish a tombstone, ignore them from now on.
     case erased(clientId: String, at: Timestamp, causedBy: String)
+    /// A purchase's value on its (UTC) day, for the purchase history the churn models read.
+    case purchaseDay(clientId: String, day: Int, amount: Money)
 }

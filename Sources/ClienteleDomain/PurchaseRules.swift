@@ -60,7 +60,9 @@ public struct PurchaseRules: Sendable, Equatable {
             client.refundTotal += event.amount
             return []
         }
-        var effects: [ClientEffect] = []
+        var effects: [ClientEffect] = [
+            .purchaseDay(clientId: client.clientId, day: event.occurredAt.day, amount: event.amount)
+        ]
         let priorCount = client.purchaseCount
         let priorAverage = client.averageAmount
         let previous = client.status

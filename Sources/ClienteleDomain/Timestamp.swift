@@ -14,6 +14,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
     }
 
+    /// Whole days since 1970-01-01 (UTC) of this time.
+    public var day: Int {
+        Int((millisecondsSinceEpoch >= 0 ? millisecondsSinceEpoch : millisecondsSinceEpoch - 86_399_999) / 86_400_000)
+    }
+
+    /// The start (00:00 UTC) of a day counted from 1970-01-01.
+    public init(day: Int) {
+        self.init(millisecondsSinceEpoch: Int64(day) * 86_400_000)
+    }
+
     /// This time moved by a number of seconds (negative moves it back).
     public func adding(seconds: Int64) -> Timestamp {
         Timestamp(millisecondsSinceEpoch: millisecondsSinceEpoch + seconds * 1000)

@@ -34,6 +34,44 @@ public protocol ClientStore: Sendable {
 
     /// Counts for reports: clients by status, tasks by kind, accepted events, outbox backlog.
     func summary() async throws -> StoreSummary
+
+    /// Every client's purchase history as of the end of `asOf`'s day (UTC), keyed by client id.
+    func purchaseHistories(asOf: Timestamp) async throws -> [String: PurchaseHistorySummary]
+
+    /// Stores a fitted model as a new version and returns it with its version number.
+    func saveModel(_ model: StoredModel) async throws -> StoredModel
+
+    /// The newest model of a kind (`bgnbd`, `mbgnbd`, `gamma-gamma`), if any was fitted.
+    func newestModel(kind: String) async throws -> StoredModel?
+}
+
+/// A fitted model as stored: its kind, parameters (JSON object of numbers) and fit figures.
+public struct StoredModel: Sendable, Equatable {
+    /// Assigned by the store; 0 before saving.
+    public var version: Int
+    public var kind: String
+    public var parametersJSON: String
+    public var logLikelihood: Double
+    public var clients: Int
+    /// The calibration end the model was fitted as of.
+    public var asOf: Timestamp
+    public var fittedAt: Timestamp
+
+    public init(version: Int = 0, kind: String, parametersJSON: String, logLikelihood: Double, clients: Int, asOf: Timestamp, fittedAt: Timestamp) {
+        self.version = version
+        self.kind = kind
+        self.parametersJSON = parametersJSON
+        self.logLikelihood = logLikelihood
+        self.clients = clients
+        self.asOf = asOf
+        self.fittedAt = fittedAt
+    }
+
+    /// The parameters as named numbers.
+    public var parameters: [String: Double] {
+        guard case .object(let object)? = try? JSONParser.parse(Array(parametersJSON.utf8)) else { return [:] }
+        return object.compactMapValues { if case .number(let text) = $0 { Double(text) } else { nil } }
+    }
 }
 
 /// What one ``ClientStore/apply(_:reducer:)`` call did.

@@ -143,6 +143,7 @@ public final class SQLiteClientStore: ClientStore {
                 switch effect {
                 case .statusChanged(let change): erased.contains(change.clientId)
                 case .task(let task), .taskSuppressed(let task, _): erased.contains(task.clientId)
+                case .purchaseDay(let clientId, _, _): erased.contains(clientId)
                 case .erased: true
                 }
             }
@@ -180,7 +181,7 @@ public final class SQLiteClientStore: ClientStore {
     private static func erase(_ erasures: [(clientId: String, at: Timestamp, causedBy: String)], in db: Database) throws {
         for erasure in erasures {
             let id = erasure.clientId
-            for table in ["clients", "tasks", "suppressed_tasks", "status_changes"] {
+            for table in ["clients", "tasks", "suppressed_tasks", "status_changes", "purchase_days"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE client_id = ?", arguments: [id])
             }
             try db.execute(sql: "DELETE FROM outbox WHERE message_key = ?", arguments: [id])
@@ -200,13 +201,29 @@ public final class SQLiteClientStore: ClientStore {
         var changes: [StatusChange] = []
         var tasks: [FollowUpTask] = []
         var suppressed: [(task: FollowUpTask, because: String)] = []
+        var purchaseDays: [String: Int64] = [:]  // "client\u{1F}day" → amount units, summed per batch
+        var dayKeys: [(clientId: String, day: Int)] = []
         for effect in effects {
             switch effect {
             case .statusChanged(let change): changes.append(change)
             case .task(let task): tasks.append(task)
             case .taskSuppressed(let task, let because): suppressed.append((task, because))
+            case .purchaseDay(let clientId, let day, let amount):
+                let key = clientId + "\u{1F}" + String(day)
+                if purchaseDays[key] == nil { dayKeys.append((clientId, day)) }
+                purchaseDays[key, default: 0] += amount.units
             case .erased: continue
             }
+        }
+        try forEachChunk(of: dayKeys) { chunk in
+            let statement = try db.cachedStatement(sql: insertSQL(
+                "INSERT INTO purchase_days (client_id, day, amount)", columns: 3, rows: chunk.count,
+                suffix: "ON CONFLICT (client_id, day) DO UPDATE SET amount = amount + excluded.amount"))
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            for (clientId, day) in chunk {
+                arguments += [clientId, day, purchaseDays[clientId + "\u{1F}" + String(day)]!]
+            }
+            try statement.execute(arguments: StatementArguments(arguments))
         }
         try forEachChunk(of: changes) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL("""
@@ -261,7 +278,7 @@ public final class SQLiteClientStore: ClientStore {
             case .task(let task) where newTaskIds.contains(task.taskId):
                 outcome.tasks += 1
                 outbox.append((OutputTopic.followUpTasks, task.clientId, task.payload, task.taskId))
-            default:
+            case .task, .taskSuppressed, .purchaseDay, .erased:
                 continue
             }
         }
@@ -342,6 +359,59 @@ public final class SQLiteClientStore: ClientStore {
     public func purgeWriteAheadLog() async throws {
         try await pool.writeWithoutTransaction { db in
             _ = try? db.checkpoint(.truncate)
+        }
+    }
+
+    public func purchaseHistories(asOf: Timestamp) async throws -> [String: PurchaseHistorySummary] {
+        let endDay = asOf.day
+        return try await pool.read { db in
+            var result: [String: PurchaseHistorySummary] = [:]
+            var current: String?
+            var days: [(day: Int, value: Double)] = []
+            func flush() {
+                if let id = current, let summary = PurchaseHistorySummary.from(purchases: days, calibrationEndDay: endDay) {
+                    result[id] = summary
+                }
+            }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT client_id, day, amount FROM purchase_days WHERE day <= ? ORDER BY client_id, day
+                """, arguments: [endDay])
+            while let row = try rows.next() {
+                let id: String = row[0]
+                if id != current {
+                    flush()
+                    current = id
+                    days.removeAll(keepingCapacity: true)
+                }
+                days.append((row[1], Double(row[2] as Int64) / Double(Money.scale)))
+            }
+            flush()
+            return result
+        }
+    }
+
+    public func saveModel(_ model: StoredModel) async throws -> StoredModel {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO models (kind, parameters, log_likelihood, clients, as_of, fitted_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [model.kind, model.parametersJSON, model.logLikelihood, model.clients,
+                                 model.asOf.millisecondsSinceEpoch, model.fittedAt.millisecondsSinceEpoch])
+            var saved = model
+            saved.version = Int(db.lastInsertedRowID)
+            return saved
+        }
+    }
+
+    public func newestModel(kind: String) async throws -> StoredModel? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT version, kind, parameters, log_likelihood, clients, as_of, fitted_at FROM models
+                WHERE kind = ? ORDER BY version DESC LIMIT 1
+                """, arguments: [kind]).map { row in
+                StoredModel(
+                    version: row[0], kind: row[1], parametersJSON: row[2], logLikelihood: row[3], clients: row[4],
+                    asOf: Timestamp(millisecondsSinceEpoch: row[5]), fittedAt: Timestamp(millisecondsSinceEpoch: row[6]))
+            }
         }
     }
 

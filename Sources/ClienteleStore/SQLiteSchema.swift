@@ -109,6 +109,28 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3: purchase days, fitted models") { db in
+            try db.execute(sql: """
+                -- Each client's purchase value per UTC day: the history the churn models read.
+                CREATE TABLE purchase_days (
+                    client_id TEXT NOT NULL,
+                    day INTEGER NOT NULL,
+                    amount INTEGER NOT NULL,
+                    PRIMARY KEY (client_id, day)
+                ) WITHOUT ROWID;
+
+                -- Fitted models, newest version last; workers read the newest.
+                CREATE TABLE models (
+                    version INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    parameters TEXT NOT NULL,
+                    log_likelihood REAL NOT NULL,
+                    clients INTEGER NOT NULL,
+                    as_of INTEGER NOT NULL,
+                    fitted_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

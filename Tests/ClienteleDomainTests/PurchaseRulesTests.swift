@@ -73,7 +73,9 @@ struct PurchaseRulesTests {
         let back = rules.apply(purchase("back", day: 120), to: &client)
         #expect(statuses(back) == [.regular])
         #expect(tasks(back) == [.welcomeBack])
-        guard case .statusChanged(let change)? = back.first else { Issue.record("no status change"); return }
+        guard let change = back.compactMap({ if case .statusChanged(let change) = $0 { change } else { nil } }).first else {
+            Issue.record("no status change"); return
+        }
         #expect(change.previousStatus == .atRisk)
         #expect(change.reason == "reactivated_by_purchase")
     }
@@ -119,7 +121,8 @@ struct PurchaseRulesTests {
         let effects = rules.apply(purchase("p1", day: 0), to: &client)
         var again = ClientState(clientId: "C1")
         #expect(rules.apply(purchase("p1", day: 0), to: &again) == effects)
-        guard case .statusChanged(let change) = effects[0], case .task(let task) = effects[1] else {
+        #expect(effects.first == .purchaseDay(clientId: "C1", day: Timestamp(rfc3339: "2026-01-01T00:00:00Z")!.day, amount: Money(jsonNumber: "50")!))
+        guard case .statusChanged(let change) = effects[1], case .task(let task) = effects[2] else {
             Issue.record("unexpected effects"); return
         }
         let statusJSON = try JSONParser.parse(change.payload)
