@@ -218,7 +218,7 @@ public final class SQLiteClientStore: ClientStore {
         try forEachChunk(of: dayKeys) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL(
                 "INSERT INTO purchase_days (client_id, day, amount)", columns: 3, rows: chunk.count,
-                suffix: "ON CONFLICT (client_id, day) DO UPDATE SET amount = amount + excluded.amount"))
+                suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount"))
             var arguments: [(any DatabaseValueConvertible)?] = []
             for (clientId, day) in chunk {
                 arguments += [clientId, day, purchaseDays[clientId + "\u{1F}" + String(day)]!]
@@ -365,28 +365,12 @@ public final class SQLiteClientStore: ClientStore {
     public func purchaseHistories(asOf: Timestamp) async throws -> [String: PurchaseHistorySummary] {
         let endDay = asOf.day
         return try await pool.read { db in
-            var result: [String: PurchaseHistorySummary] = [:]
-            var current: String?
-            var days: [(day: Int, value: Double)] = []
-            func flush() {
-                if let id = current, let summary = PurchaseHistorySummary.from(purchases: days, calibrationEndDay: endDay) {
-                    result[id] = summary
-                }
-            }
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT client_id, day, amount FROM purchase_days WHERE day <= ? ORDER BY client_id, day
-                """, arguments: [endDay])
+            var days: [String: [(day: Int, value: Double)]] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT client_id, day, amount FROM purchase_days WHERE day <= ?", arguments: [endDay])
             while let row = try rows.next() {
-                let id: String = row[0]
-                if id != current {
-                    flush()
-                    current = id
-                    days.removeAll(keepingCapacity: true)
-                }
-                days.append((row[1], Double(row[2] as Int64) / Double(Money.scale)))
+                days[row[0], default: []].append((row[1], Double(row[2] as Int64) / Double(Money.scale)))
             }
-            flush()
-            return result
+            return days.compactMapValues { PurchaseHistorySummary.from(purchases: $0, calibrationEndDay: endDay) }
         }
     }
 

@@ -112,11 +112,13 @@ enum SQLiteSchema {
         migrator.registerMigration("v3: purchase days, fitted models") { db in
             try db.execute(sql: """
                 -- Each client's purchase value per UTC day: the history the churn models read.
+                -- Keyed day first: a live stream appends to the last pages instead of touching
+                -- every client's page in every batch.
                 CREATE TABLE purchase_days (
-                    client_id TEXT NOT NULL,
                     day INTEGER NOT NULL,
+                    client_id TEXT NOT NULL,
                     amount INTEGER NOT NULL,
-                    PRIMARY KEY (client_id, day)
+                    PRIMARY KEY (day, client_id)
                 ) WITHOUT ROWID;
 
                 -- Fitted models, newest version last; workers read the newest.
