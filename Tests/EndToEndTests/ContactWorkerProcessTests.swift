@@ -85,7 +85,7 @@ struct ContactWorkerProcessTests {
         #expect(await stop(workers) == 0)
         #expect(summary.suppressedTasks >= 7)  // welcome + thank-you × 3, prospect follow-up for W9
 
-        let tasks = try await readAll(broker, topic: "follow-up-tasks", atLeast: summary.tasksByKind.values.reduce(0, +))
+        let tasks = try await broker.readAll(topic: "follow-up-tasks", atLeast: summary.tasksByKind.values.reduce(0, +))
         let kindsFor = Dictionary(grouping: tasks, by: { $0.keyText ?? "" }).mapValues { Set($0.compactMap { field($0, "kind") }) }
         for id in quiet {
             #expect(kindsFor[id] == ["complaint_follow_up", "satisfaction_recovery"], "\(id): \(kindsFor[id] ?? [])")
@@ -99,7 +99,7 @@ struct ContactWorkerProcessTests {
         #expect(shown.stdout.contains("suppressed tasks (not sent)"))
         #expect(shown.stdout.contains("welcome_new_client  because consent_withdrawn"))
 
-        let dead = try await readAll(broker, topic: "contacts.dlq", atLeast: bad.count)
+        let dead = try await broker.readAll(topic: "contacts.dlq", atLeast: bad.count)
         #expect(dead.compactMap { $0.header("clientele.reason")?.text }.sorted() == bad.map(\.reason).sorted())
         await broker.stop()
     }
@@ -130,7 +130,7 @@ struct ContactWorkerProcessTests {
         #expect(await stop(workers) == 0)
         #expect(!databaseHolds(broker, secret), "the client's id is still in the database files")
 
-        let statuses = try await readAll(broker, topic: "client-status", atLeast: 1)
+        let statuses = try await broker.readAll(topic: "client-status", atLeast: 1)
         let last = statuses.filter { $0.keyText == secret }.max { $0.offset < $1.offset }
         #expect(last != nil && last?.value == nil, "the last client-status message for the client is a tombstone")
 
@@ -197,28 +197,6 @@ struct ContactWorkerProcessTests {
         }
     }
 
-    private func readAll(_ broker: BrokerProcess, topic: String, atLeast count: Int) async throws -> [KafkaMessage] {
-        let consumer = try KafkaConsumer(
-            configuration: KafkaConfiguration(bootstrapServers: broker.bootstrapServers, properties: ["fetch.wait.max.ms": "5"]),
-            groupId: "e2e-\(UUID().uuidString)", topics: [topic], logger: Logger(label: "e2e"))
-        var messages: [KafkaMessage] = []
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        var quietSince = ContinuousClock.now
-        while ContinuousClock.now < deadline {
-            let batch = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(100))
-            if !batch.isEmpty { quietSince = .now }
-            messages += batch
-            if messages.count >= count, ContinuousClock.now - quietSince > .seconds(2) { break }
-        }
-        await consumer.close()
-        return messages
-    }
-
-    private func field(_ message: KafkaMessage, _ name: String) -> String? {
-        guard let value = message.value, case .object(let object)? = try? JSONParser.parse(value),
-              case .string(let text)? = object[name] else { return nil }
-        return text
-    }
 }
 
 /// A scratch SQLite store for reference computations.

@@ -1,5 +1,8 @@
+import ClienteleDomain
+import ClienteleKafka
 import ClienteleStore
 import Foundation
+import Logging
 
 /// Runs the package's real executables as child processes.
 enum Executables {
@@ -103,6 +106,34 @@ final class BrokerProcess: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: directory)
         }
     }
+}
+
+extension BrokerProcess {
+    /// Reads a topic from the start (fresh group) until at least `count` messages arrived and
+    /// nothing new came for two seconds, or a minute passed.
+    func readAll(topic: String, atLeast count: Int) async throws -> [KafkaMessage] {
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConfiguration(bootstrapServers: bootstrapServers, properties: ["fetch.wait.max.ms": "5"]),
+            groupId: "e2e-\(UUID().uuidString)", topics: [topic], logger: Logger(label: "e2e"))
+        var messages: [KafkaMessage] = []
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        var quietSince = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            let batch = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(100))
+            if !batch.isEmpty { quietSince = .now }
+            messages += batch
+            if messages.count >= count, ContinuousClock.now - quietSince > .seconds(2) { break }
+        }
+        await consumer.close()
+        return messages
+    }
+}
+
+/// A string field of a message's JSON value.
+func field(_ message: KafkaMessage, _ name: String) -> String? {
+    guard let value = message.value, case .object(let object)? = try? JSONParser.parse(value),
+          case .string(let text)? = object[name] else { return nil }
+    return text
 }
 
 struct E2EError: Error, CustomStringConvertible {

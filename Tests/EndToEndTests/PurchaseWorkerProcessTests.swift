@@ -76,8 +76,8 @@ struct PurchaseWorkerProcessTests {
 
         // The topics: one `new` and one welcome task per client (by stable id); a re-published
         // message carries the same id and the same bytes.
-        let statuses = try await readAll(broker, topic: "client-status", atLeast: summary.statusChanges)
-        let tasks = try await readAll(broker, topic: "follow-up-tasks", atLeast: summary.tasksByKind.values.reduce(0, +))
+        let statuses = try await broker.readAll(topic: "client-status", atLeast: summary.statusChanges)
+        let tasks = try await broker.readAll(topic: "follow-up-tasks", atLeast: summary.tasksByKind.values.reduce(0, +))
         for messages in [statuses, tasks] {
             let byId = Dictionary(grouping: messages, by: { $0.header("clientele.message.id")?.text ?? "" })
             #expect(byId[""] == nil)
@@ -110,26 +110,4 @@ struct PurchaseWorkerProcessTests {
         return try broker.store()
     }
 
-    private func readAll(_ broker: BrokerProcess, topic: String, atLeast count: Int) async throws -> [KafkaMessage] {
-        let consumer = try KafkaConsumer(
-            configuration: KafkaConfiguration(bootstrapServers: broker.bootstrapServers, properties: ["fetch.wait.max.ms": "5"]),
-            groupId: "e2e-\(UUID().uuidString)", topics: [topic], logger: Logger(label: "e2e"))
-        var messages: [KafkaMessage] = []
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        var quietSince = ContinuousClock.now
-        while ContinuousClock.now < deadline {
-            let batch = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(100))
-            if !batch.isEmpty { quietSince = .now }
-            messages += batch
-            if messages.count >= count, ContinuousClock.now - quietSince > .seconds(2) { break }
-        }
-        await consumer.close()
-        return messages
-    }
-
-    private func field(_ message: KafkaMessage, _ name: String) -> String? {
-        guard let value = message.value, case .object(let object)? = try? JSONParser.parse(value),
-              case .string(let text)? = object[name] else { return nil }
-        return text
-    }
 }
