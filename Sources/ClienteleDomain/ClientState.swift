@@ -23,6 +23,9 @@ public struct ClientState: Sendable, Equatable {
     public var lastEventAt: Timestamp?
     /// Set while the client is a `prospect`.
     public var temperature: Temperature?
+    /// Purchase history by distinct UTC day (same-day purchases merged), kept by the store from
+    /// the purchase days it records: what the churn models read.
+    public var purchaseDays = PurchaseDayTotals()
     /// Interactions, qualification, complaints, satisfaction and consent.
     public var contacts = ContactProfile()
 
@@ -58,5 +61,47 @@ public struct ClientState: Sendable, Equatable {
 
     mutating func noteEventTime(_ time: Timestamp) {
         lastEventAt = max(lastEventAt ?? time, time)
+    }
+}
+
+/// A client's purchases counted by distinct day, as the buy-till-you-die models need them.
+/// Merged commutatively from (day, amount) facts.
+public struct PurchaseDayTotals: Sendable, Equatable {
+    /// Distinct purchase days.
+    public var count: Int = 0
+    public var firstDay: Int?
+    public var lastDay: Int?
+    /// The value bought on the first day.
+    public var firstDayAmount: Money = .zero
+    /// The value bought on all days.
+    public var totalAmount: Money = .zero
+
+    public init() {}
+
+    /// Adds a purchase amount on a day; `isNewDay` says whether the client had no purchase that day yet.
+    public mutating func add(day: Int, amount: Money, isNewDay: Bool) {
+        totalAmount += amount
+        if isNewDay { count += 1 }
+        if let first = firstDay {
+            if day < first {
+                firstDay = day
+                firstDayAmount = amount
+            } else if day == first {
+                firstDayAmount += amount
+            }
+        } else {
+            firstDay = day
+            firstDayAmount = amount
+        }
+        lastDay = max(lastDay ?? day, day)
+    }
+
+    /// The model's view as of the end of `asOfDay` (nil before the first purchase).
+    public func summary(asOfDay: Int) -> PurchaseHistorySummary? {
+        guard let first = firstDay, let last = lastDay, count > 0, asOfDay >= first else { return nil }
+        let x = Double(count - 1)
+        return PurchaseHistorySummary(
+            x: x, tx: Double(last - first) / 7, T: Double(asOfDay - first) / 7,
+            meanRepeatValue: count > 1 ? (totalAmount.doubleValue - firstDayAmount.doubleValue) / x : nil)
     }
 }

@@ -9,7 +9,8 @@ enum ClientRows {
         "total_amount", "total_margin", "total_discount", "refund_count", "refund_total", "currency", "last_event_at",
         "temperature", "qualification", "last_inbound_inquiry_at", "last_service_use_at", "last_contact_at",
         "complaint_count", "last_complaint_at", "last_satisfaction", "last_satisfaction_at", "consent",
-        "consent_changed_at", "contact_history",
+        "consent_changed_at", "contact_history", "purchase_days", "first_purchase_day", "last_purchase_day",
+        "first_day_amount", "purchase_days_amount",
     ]
     static let columns = columnNames.joined(separator: ", ")
     static let columnCount = columnNames.count
@@ -31,6 +32,8 @@ enum ClientRows {
             contacts.complaintCount, contacts.lastComplaintAt?.millisecondsSinceEpoch, contacts.lastSatisfaction?.value,
             contacts.lastSatisfaction?.at.millisecondsSinceEpoch, contacts.consent.map { $0.value ? 1 : 0 },
             contacts.consent?.at.millisecondsSinceEpoch, contacts.historyJSON,
+            state.purchaseDays.count, state.purchaseDays.firstDay, state.purchaseDays.lastDay,
+            state.purchaseDays.firstDayAmount.units, state.purchaseDays.totalAmount.units,
         ]
     }
 
@@ -60,6 +63,11 @@ enum ClientRows {
         state.currency = text(v[11])
         state.lastEventAt = time(v[12])
         state.temperature = text(v[13]).flatMap(Temperature.init(rawValue:))
+        state.purchaseDays.count = Int(integer(v[25]) ?? 0)
+        state.purchaseDays.firstDay = integer(v[26]).map { Int($0) }
+        state.purchaseDays.lastDay = integer(v[27]).map { Int($0) }
+        state.purchaseDays.firstDayAmount = Money(units: integer(v[28]) ?? 0)
+        state.purchaseDays.totalAmount = Money(units: integer(v[29]) ?? 0)
         let qualification = text(v[14])
         let history = text(v[24])
         // Purchase-only clients have no contact data at all: skip the rest.

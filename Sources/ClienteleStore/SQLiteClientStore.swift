@@ -148,6 +148,7 @@ public final class SQLiteClientStore: ClientStore {
                 }
             }
         }
+        try recordPurchaseDays(effects, into: &clients, in: db)
         try forEachChunk(of: Array(clients.values)) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL(
                 ClientRows.insertPrefix, columns: ClientRows.columnCount, rows: chunk.count, suffix: ClientRows.upsertSuffix))
@@ -155,6 +156,38 @@ public final class SQLiteClientStore: ClientStore {
         }
         try write(effects, in: db, outcome: &outcome)
         return outcome
+    }
+
+    /// Adds the batch's purchase amounts to `purchase_days` and keeps each client's per-day totals
+    /// (distinct days, first and last day, first-day and total value) in step with it.
+    private static func recordPurchaseDays(_ effects: [ClientEffect], into clients: inout [String: ClientState], in db: Database) throws {
+        struct Key: Hashable { var clientId: String; var day: Int }
+        var amounts: [Key: Money] = [:]
+        var order: [Key] = []
+        for case .purchaseDay(let clientId, let day, let amount) in effects {
+            let key = Key(clientId: clientId, day: day)
+            if amounts[key] == nil { order.append(key) }
+            amounts[key, default: .zero] += amount
+        }
+        guard !order.isEmpty else { return }
+        var newDays = Set<Key>()
+        try forEachChunk(of: order) { chunk in
+            let insert = try db.cachedStatement(sql: insertSQL(
+                "INSERT INTO purchase_days (day, client_id, amount)", columns: 3, rows: chunk.count,
+                suffix: "ON CONFLICT DO NOTHING RETURNING day, client_id"))
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            for key in chunk { arguments += [key.day, key.clientId, amounts[key]!.units] }
+            for row in try Row.fetchAll(insert, arguments: StatementArguments(arguments)) {
+                newDays.insert(Key(clientId: row[1], day: row[0]))
+            }
+        }
+        let addToDay = try db.cachedStatement(sql: "UPDATE purchase_days SET amount = amount + ? WHERE day = ? AND client_id = ?")
+        for key in order {
+            let amount = amounts[key]!
+            let isNew = newDays.contains(key)
+            if !isNew { try addToDay.execute(arguments: [amount.units, key.day, key.clientId]) }
+            clients[key.clientId]?.purchaseDays.add(day: key.day, amount: amount, isNewDay: isNew)
+        }
     }
 
     /// The ids among `clientIds` that belong to erased clients (matched by SHA-256).
@@ -201,29 +234,13 @@ public final class SQLiteClientStore: ClientStore {
         var changes: [StatusChange] = []
         var tasks: [FollowUpTask] = []
         var suppressed: [(task: FollowUpTask, because: String)] = []
-        var purchaseDays: [String: Int64] = [:]  // "client\u{1F}day" → amount units, summed per batch
-        var dayKeys: [(clientId: String, day: Int)] = []
         for effect in effects {
             switch effect {
             case .statusChanged(let change): changes.append(change)
             case .task(let task): tasks.append(task)
             case .taskSuppressed(let task, let because): suppressed.append((task, because))
-            case .purchaseDay(let clientId, let day, let amount):
-                let key = clientId + "\u{1F}" + String(day)
-                if purchaseDays[key] == nil { dayKeys.append((clientId, day)) }
-                purchaseDays[key, default: 0] += amount.units
-            case .erased: continue
+            case .purchaseDay, .erased: continue
             }
-        }
-        try forEachChunk(of: dayKeys) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO purchase_days (client_id, day, amount)", columns: 3, rows: chunk.count,
-                suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount"))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            for (clientId, day) in chunk {
-                arguments += [clientId, day, purchaseDays[clientId + "\u{1F}" + String(day)]!]
-            }
-            try statement.execute(arguments: StatementArguments(arguments))
         }
         try forEachChunk(of: changes) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL("""

@@ -133,6 +133,15 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v4: purchase-day totals on the client") { db in
+            try db.execute(sql: """
+                ALTER TABLE clients ADD COLUMN purchase_days INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE clients ADD COLUMN first_purchase_day INTEGER;
+                ALTER TABLE clients ADD COLUMN last_purchase_day INTEGER;
+                ALTER TABLE clients ADD COLUMN first_day_amount INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE clients ADD COLUMN purchase_days_amount INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 }

@@ -135,6 +135,27 @@ struct StoreTests {
         }
     }
 
+    @Test("per-day purchase totals on the client match the recorded purchase days, whatever the order")
+    func purchaseDayTotals() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        // Day 10 twice (merged), day 3 late (becomes the first day), day 20; a refund changes nothing.
+        _ = try await store.apply([purchase("a", client: "A", day: 10, amount: "5"), purchase("b", client: "A", day: 10, amount: "7")], reducer: reducer)
+        _ = try await store.apply([purchase("c", client: "A", day: 20, amount: "30")], reducer: reducer)
+        _ = try await store.apply([purchase("d", client: "A", day: 3, amount: "1")], reducer: reducer)
+        let state = try #require(try await store.client(id: "A", recent: 0)?.state)
+        let asOf = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!.adding(seconds: 30 * 86_400)
+        let fromState = try #require(state.purchaseDays.summary(asOfDay: asOf.day))
+        let fromTable = try #require(try await store.purchaseHistories(asOf: asOf)["A"])
+        #expect(fromState == fromTable)
+        #expect(fromState.x == 2)
+        #expect(fromState.tx == 17.0 / 7)
+        #expect(fromState.T == 27.0 / 7)
+        #expect(fromState.meanRepeatValue == 21)  // (12 + 30) / 2
+        #expect(state.purchaseCount == 4)
+    }
+
     @Test("a path that cannot be opened gives a store error naming it")
     func unopenable() {
         #expect {
