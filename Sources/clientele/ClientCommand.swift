@@ -15,23 +15,61 @@ struct ClientCommand: AsyncParsableCommand {
         @Argument(help: "The client id.") var id: String
         @Flag(help: "Print JSON instead of text.") var json = false
         @Option(help: "How many recent tasks and status changes to show.") var recent = 10
+        @Option(name: .customLong("as-of"), help: "Time the model figures are computed for, RFC 3339 (default: now).")
+        var asOf: String?
 
         func run() async throws {
             let url: DatabaseURL
             do { url = try DatabaseURL(parsing: database.resolved) } catch { throw ValidationError(error.message) }
+            let now: Timestamp
+            if let asOf {
+                guard let parsed = Timestamp(rfc3339: asOf) else { throw ValidationError("--as-of must be an RFC 3339 timestamp") }
+                now = parsed
+            } else {
+                now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+            }
             let store = try StoreOpener.open(url)
             guard let view = try await store.client(id: id, recent: recent) else {
                 printError("client '\(id)' is not in the store")
                 throw ExitCode(1)
             }
-            print(json ? ClientViewFormat.json(view) : ClientViewFormat.text(view))
+            let figures = try await ModelFigures.compute(for: view.state, at: now, store: store)
+            print(json ? ClientViewFormat.json(view, figures) : ClientViewFormat.text(view, figures))
         }
+    }
+}
+
+/// P(alive), expected purchases and CLV of one client from the newest fitted models.
+struct ModelFigures {
+    var model: String
+    var probabilityAlive: Double
+    var expectedPurchases90Days: Double
+    var clv: Double?
+
+    static func compute(for state: ClientState, at now: Timestamp, store: any ClientStore) async throws -> ModelFigures? {
+        let candidates = [try await store.newestModel(kind: "mbgnbd"), try await store.newestModel(kind: "bgnbd")].compactMap { $0 }
+        guard let stored = candidates.max(by: { $0.version < $1.version }),
+              let variant = BGNBDModel.Variant(rawValue: stored.kind),
+              let r = stored.parameters["r"], let alpha = stored.parameters["alpha"],
+              let a = stored.parameters["a"], let b = stored.parameters["b"],
+              let history = state.purchaseDays.summary(asOfDay: now.day)
+        else { return nil }
+        let model = BGNBDModel(parameters: .init(r: r, alpha: alpha, a: a, b: b), variant: variant)
+        var clv: Double?
+        if let spend = try await store.newestModel(kind: "gamma-gamma"), let p = spend.parameters["p"],
+           let q = spend.parameters["q"], let v = spend.parameters["v"] {
+            clv = CustomerLifetimeValue.value(
+                history: history, purchases: model, spend: GammaGammaModel(parameters: .init(p: p, q: q, v: v)))
+        }
+        return ModelFigures(
+            model: "\(stored.kind) v\(stored.version)", probabilityAlive: model.probabilityAlive(history),
+            expectedPurchases90Days: model.expectedPurchases(in: 90.0 / 7, history), clv: clv)
     }
 }
 
 /// Renders a ``ClientView`` for people (text) or programs (JSON).
 enum ClientViewFormat {
-    static func text(_ view: ClientView) -> String {
+    static func text(_ view: ClientView, _ figures: ModelFigures? = nil) -> String {
         let state = view.state
         let currency = state.currency.map { " " + $0 } ?? ""
         var lines = ["Client \(state.clientId)"]
@@ -56,6 +94,12 @@ enum ClientViewFormat {
             lines.append("  complaints      \(contacts.complaintCount), last \(contacts.lastComplaintAt.map(\.rfc3339) ?? "?")")
         }
         if let score = contacts.lastSatisfaction { lines.append("  satisfaction    \(score.value)/5 on \(score.at)") }
+        if let figures {
+            lines.append(String(format: "  P(alive)        %.3f   expected purchases next 90 days %.2f", figures.probabilityAlive, figures.expectedPurchases90Days)
+                + (figures.clv.map { String(format: "   CLV (12 months) %.2f", $0) } ?? "") + "  (\(figures.model))")
+        } else if state.purchaseCount > 0 {
+            lines.append("  P(alive)        no model fitted yet (clientele model fit)")
+        }
         lines.append("")
         lines.append("  contact history")
         if contacts.history.isEmpty { lines.append("    (none)") }
@@ -86,7 +130,7 @@ enum ClientViewFormat {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ view: ClientView) -> String {
+    static func json(_ view: ClientView, _ figures: ModelFigures? = nil) -> String {
         let state = view.state
         var object = JSONObjectWriter()
         object.add("clientId", state.clientId)
@@ -110,6 +154,10 @@ enum ClientViewFormat {
         object.add("lastActivityAt", state.lastActivityAt)
         object.add("complaintCount", contacts.complaintCount)
         object.add("lastSatisfaction", contacts.lastSatisfaction?.value)
+        object.add("pAlive", figures?.probabilityAlive)
+        object.add("expectedPurchases90d", figures?.expectedPurchases90Days)
+        object.add("clv", figures?.clv)
+        object.add("model", figures?.model)
         let history = contacts.history.keys.sorted().map { key -> String in
             var entry = JSONObjectWriter()
             entry.add("kind", key.kind)
