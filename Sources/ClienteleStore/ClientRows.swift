@@ -40,67 +40,78 @@ enum ClientRows {
     /// Reads a row selected with ``columns``, by index and storage class (no per-column generic
     /// decoding: this runs for every client of every batch).
     static func state(from row: Row) throws -> ClientState {
-        let v = Array(row.databaseValues)
-        guard v.count == columnCount, let clientId = text(v[0]) else {
+        guard row.count == columnCount, let clientId = text(row, 0) else {
             throw StoreError(.corruptRow, "a clients row does not have the expected columns")
         }
         var state = ClientState(clientId: clientId)
-        if let status = text(v[1]) {
+        if let status = text(row, 1) {
             guard let parsed = ClientStatus(rawValue: status) else {
                 throw StoreError(.corruptRow, "unknown status '\(status)' in the clients table")
             }
             state.status = parsed
         }
-        state.statusChangedAt = time(v[2])
-        state.purchaseCount = Int(integer(v[3]) ?? 0)
-        state.firstPurchaseAt = time(v[4])
-        state.lastPurchaseAt = time(v[5])
-        state.totalAmount = Money(units: integer(v[6]) ?? 0)
-        state.totalMargin = Money(units: integer(v[7]) ?? 0)
-        state.totalDiscount = Money(units: integer(v[8]) ?? 0)
-        state.refundCount = Int(integer(v[9]) ?? 0)
-        state.refundTotal = Money(units: integer(v[10]) ?? 0)
-        state.currency = text(v[11])
-        state.lastEventAt = time(v[12])
-        state.temperature = text(v[13]).flatMap(Temperature.init(rawValue:))
-        state.purchaseDays.count = Int(integer(v[25]) ?? 0)
-        state.purchaseDays.firstDay = integer(v[26]).map { Int($0) }
-        state.purchaseDays.lastDay = integer(v[27]).map { Int($0) }
-        state.purchaseDays.firstDayAmount = Money(units: integer(v[28]) ?? 0)
-        state.purchaseDays.totalAmount = Money(units: integer(v[29]) ?? 0)
-        let qualification = text(v[14])
-        let history = text(v[24])
-        // Purchase-only clients have no contact data at all: skip the rest.
-        guard qualification != nil || history != nil || integer(v[22]) != nil else { return state }
+        state.statusChangedAt = time(row, 2)
+        state.purchaseCount = Int(integer(row, 3) ?? 0)
+        state.firstPurchaseAt = time(row, 4)
+        state.lastPurchaseAt = time(row, 5)
+        state.totalAmount = Money(units: integer(row, 6) ?? 0)
+        state.totalMargin = Money(units: integer(row, 7) ?? 0)
+        state.totalDiscount = Money(units: integer(row, 8) ?? 0)
+        state.refundCount = Int(integer(row, 9) ?? 0)
+        state.refundTotal = Money(units: integer(row, 10) ?? 0)
+        state.currency = text(row, 11)
+        state.lastEventAt = time(row, 12)
+        state.temperature = text(row, 13).flatMap(Temperature.init(rawValue:))
+        state.purchaseDays = purchaseDays(from: row)
+        state.contacts = try contacts(from: row)
+        return state
+    }
+
+    private static func purchaseDays(from row: Row) -> PurchaseDayTotals {
+        var totals = PurchaseDayTotals()
+        totals.count = Int(integer(row, 25) ?? 0)
+        totals.firstDay = integer(row, 26).map { Int($0) }
+        totals.lastDay = integer(row, 27).map { Int($0) }
+        totals.firstDayAmount = Money(units: integer(row, 28) ?? 0)
+        totals.totalAmount = Money(units: integer(row, 29) ?? 0)
+        return totals
+    }
+
+    private static func contacts(from row: Row) throws -> ContactProfile {
         var contacts = ContactProfile()
+        let qualification = text(row, 14)
+        let history = text(row, 24)
+        // Purchase-only clients have no contact data at all: skip the rest.
+        guard qualification != nil || history != nil || integer(row, 22) != nil else { return contacts }
         do {
             try contacts.restore(qualificationJSON: qualification, historyJSON: history)
         } catch {
             throw StoreError(.corruptRow, "unreadable contact data in the clients table: \(error.message)")
         }
-        contacts.lastInboundInquiryAt = time(v[15])
-        contacts.lastServiceUseAt = time(v[16])
-        contacts.lastContactAt = time(v[17])
-        contacts.complaintCount = Int(integer(v[18]) ?? 0)
-        contacts.lastComplaintAt = time(v[19])
-        if let score = integer(v[20]), let at = time(v[21]) { contacts.lastSatisfaction = Fact(Int(score), at: at) }
-        if let consent = integer(v[22]), let at = time(v[23]) { contacts.consent = Fact(consent == 1, at: at) }
-        state.contacts = contacts
-        return state
+        contacts.lastInboundInquiryAt = time(row, 15)
+        contacts.lastServiceUseAt = time(row, 16)
+        contacts.lastContactAt = time(row, 17)
+        contacts.complaintCount = Int(integer(row, 18) ?? 0)
+        contacts.lastComplaintAt = time(row, 19)
+        if let score = integer(row, 20), let at = time(row, 21) { contacts.lastSatisfaction = Fact(Int(score), at: at) }
+        if let consent = integer(row, 22), let at = time(row, 23) { contacts.consent = Fact(consent == 1, at: at) }
+        return contacts
     }
 
-    private static func integer(_ value: DatabaseValue) -> Int64? {
+    private static func integer(_ row: Row, _ index: Int) -> Int64? {
+        let value: DatabaseValue = row[index]
         if case .int64(let number) = value.storage { return number }
         return nil
     }
 
-    private static func text(_ value: DatabaseValue) -> String? {
+    private static func text(_ row: Row, _ index: Int) -> String? {
+        let value: DatabaseValue = row[index]
         if case .string(let string) = value.storage { return string }
         return nil
     }
 
-    private static func time(_ value: DatabaseValue) -> Timestamp? {
-        integer(value).map(Timestamp.init(millisecondsSinceEpoch:))
+    private static func time(_ row: Row, _ index: Int) -> Timestamp? {
+        integer(row, index).map(Timestamp.init(millisecondsSinceEpoch:))
     }
 
     static func task(from row: Row) throws -> FollowUpTask {
