@@ -18,7 +18,7 @@ import Logging
 /// | `CLIENTELE_HTTP_PORT` | metrics/health port | per worker |
 /// | `CLIENTELE_CLOCK` | `wall` or `event` | `wall` |
 /// | `CLIENTELE_GROUP_ID` | consumer group | `clientele-<worker>` |
-/// | `CLIENTELE_BATCH_SIZE` | messages per store transaction | 10000 |
+/// | `CLIENTELE_BATCH_SIZE` | messages per store transaction | 20000 |
 /// | `CLIENTELE_BATCH_WAIT_MS` | longest wait for a batch's first message | 100 |
 /// | `CLIENTELE_MAX_MESSAGE_BYTES` | larger input messages are dead-lettered | 65536 |
 /// | `CLIENTELE_LOG_LEVEL` | `trace` … `critical` | `info` |
@@ -92,7 +92,7 @@ public struct WorkerConfiguration: Sendable {
         self.clock = clock
         groupId = try reader.matching("clientele.group.id", default: "clientele-\(workerName)",
             rule: "1 to 200 characters", { (1...200).contains($0.count) })
-        batchSize = try reader.integer("clientele.batch.size", default: 10_000, in: 1...100_000)
+        batchSize = try reader.integer("clientele.batch.size", default: 20_000, in: 1...100_000)
         batchWait = .milliseconds(try reader.integer("clientele.batch.wait.ms", default: 100, in: 1...10_000))
         maxMessageBytes = try reader.integer("clientele.max.message.bytes", default: EventLimits.defaultMaximumMessageBytes, in: 256...10_485_760)
         guard let level = Logger.Level(rawValue: reader.string("clientele.log.level", default: "info").lowercased()) else {

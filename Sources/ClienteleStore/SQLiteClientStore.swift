@@ -170,23 +170,33 @@ public final class SQLiteClientStore: ClientStore {
             amounts[key, default: .zero] += amount
         }
         guard !order.isEmpty else { return }
-        var newDays = Set<Key>()
-        try forEachChunk(of: order) { chunk in
-            let insert = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO purchase_days (day, client_id, amount)", columns: 3, rows: chunk.count,
-                suffix: "ON CONFLICT DO NOTHING RETURNING day, client_id"))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            for key in chunk { arguments += [key.day, key.clientId, amounts[key]!.units] }
-            for row in try Row.fetchAll(insert, arguments: StatementArguments(arguments)) {
-                newDays.insert(Key(clientId: row[1], day: row[0]))
-            }
-        }
-        let addToDay = try db.cachedStatement(sql: "UPDATE purchase_days SET amount = amount + ? WHERE day = ? AND client_id = ?")
+        // Whether a day is new for the client follows from their first and last day, except for
+        // a late event between the two, which one point lookup settles.
+        let known = try db.cachedStatement(sql: "SELECT 1 FROM purchase_days WHERE day = ? AND client_id = ?")
         for key in order {
-            let amount = amounts[key]!
-            let isNew = newDays.contains(key)
-            if !isNew { try addToDay.execute(arguments: [amount.units, key.day, key.clientId]) }
-            clients[key.clientId]?.purchaseDays.add(day: key.day, amount: amount, isNewDay: isNew)
+            guard let totals = clients[key.clientId]?.purchaseDays else { continue }
+            let isNew: Bool
+            if let first = totals.firstDay, let last = totals.lastDay {
+                if key.day == first || key.day == last {
+                    isNew = false
+                } else if key.day < first || key.day > last {
+                    isNew = true
+                } else {
+                    isNew = try Int.fetchOne(known, arguments: [key.day, key.clientId]) == nil
+                }
+            } else {
+                isNew = true
+            }
+            clients[key.clientId]?.purchaseDays.add(day: key.day, amount: amounts[key]!, isNewDay: isNew)
+        }
+        try forEachChunk(of: order) { chunk in
+            let upsert = try db.cachedStatement(sql: insertSQL(
+                "INSERT INTO purchase_days (day, client_id, amount)", columns: 3, rows: chunk.count,
+                suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount"))
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            arguments.reserveCapacity(chunk.count * 3)
+            for key in chunk { arguments += [key.day, key.clientId, amounts[key]!.units] }
+            try upsert.execute(arguments: StatementArguments(arguments))
         }
     }
 

@@ -97,7 +97,7 @@ struct ShippedConfigurationTests {
         let configuration = try await WorkerConfiguration.load(
             workerName: "purchase-worker", defaultHTTPPort: 9101, environment: ["CLIENTELE_CONFIG_FILE": path])
         #expect(configuration.kafka.bootstrapServers == "localhost:9092")
-        #expect(configuration.batchSize == 10_000)
+        #expect(configuration.batchSize == 20_000)
         #expect(configuration.maxMessageBytes == 65536)
         #expect(configuration.purchaseRules == PurchaseRules())
     }

@@ -154,6 +154,13 @@ struct StoreTests {
         #expect(fromState.T == 27.0 / 7)
         #expect(fromState.meanRepeatValue == 21)  // (12 + 30) / 2
         #expect(state.purchaseCount == 4)
+
+        // Late events between the first and last day: one on a known day, one on a new day.
+        _ = try await store.apply([purchase("e", client: "A", day: 10, amount: "3"), purchase("f", client: "A", day: 15, amount: "9")], reducer: reducer)
+        let later = try #require(try await store.client(id: "A", recent: 0)?.state.purchaseDays.summary(asOfDay: asOf.day))
+        #expect(later == (try await store.purchaseHistories(asOf: asOf)["A"]))
+        #expect(later.x == 3)
+        #expect(later.meanRepeatValue == 18)  // (15 + 9 + 30) / 3
     }
 
     @Test("a path that cannot be opened gives a store error naming it")
