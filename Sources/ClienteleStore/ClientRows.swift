@@ -146,7 +146,4 @@ enum ClientRows {
         return change
     }
 
-    private static func timestamp(_ value: Int64?) -> Timestamp? {
-        value.map(Timestamp.init(millisecondsSinceEpoch:))
-    }
 }

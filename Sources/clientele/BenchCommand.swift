@@ -29,11 +29,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Folder for the benchmark's SQLite file and worker log.") var directory = "bench-output"
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .error
-            return handler
-        }
+        bootstrapCommandLogging(.error)
         var extra: [String: String] = [:]
         for pair in env {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
@@ -47,11 +43,9 @@ struct BenchCommand: AsyncParsableCommand {
         // Phase 1: preload, then measure the worker's sustained consumption.
         print("▶ phase 1: preloading \(events) purchases for \(clients) clients")
         let lines = PurchaseGenerator(clients: clients, purchases: events, seed: 7).lines()
-        for chunk in stride(from: 0, to: lines.count, by: 20_000) {
-            try await producer.send(lines[chunk..<min(chunk + 20_000, lines.count)].map {
-                OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
-            })
-        }
+        try await producer.send(lines.map {
+            OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
+        })
         print("▶ starting purchase-worker \(extra.isEmpty ? "" : "with \(extra)")")
         try stack.startWorker(environment: extra)
         let store = try await waitForStoreFile(stack)

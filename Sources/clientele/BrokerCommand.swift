@@ -25,11 +25,7 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        bootstrapCommandLogging(.warning)
         let topics = TopicNames(prefix: topicPrefix ?? ProcessInfo.processInfo.environment["CLIENTELE_TOPIC_PREFIX"] ?? "")
         let cluster = try EmbeddedBroker.start(brokers: brokers, partitions: partitions, topics: topics)
         print("bootstrap.servers=\(cluster.bootstrapServers)")

@@ -19,8 +19,6 @@ struct ClientCommand: AsyncParsableCommand {
         var asOf: String?
 
         func run() async throws {
-            let url: DatabaseURL
-            do { url = try DatabaseURL(parsing: database.resolved) } catch { throw ValidationError(error.message) }
             let now: Timestamp
             if let asOf {
                 guard let parsed = Timestamp(rfc3339: asOf) else { throw ValidationError("--as-of must be an RFC 3339 timestamp") }
@@ -28,7 +26,7 @@ struct ClientCommand: AsyncParsableCommand {
             } else {
                 now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
             }
-            let store = try StoreOpener.open(url)
+            let store = try database.openStore()
             guard let view = try await store.client(id: id, recent: recent) else {
                 printError("client '\(id)' is not in the store")
                 throw ExitCode(1)

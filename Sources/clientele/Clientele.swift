@@ -1,6 +1,8 @@
 import ArgumentParser
 import ClienteleRuntime
+import ClienteleStore
 import Foundation
+import Logging
 
 @main
 struct Clientele: AsyncParsableCommand {
@@ -37,6 +39,22 @@ struct DatabaseOptions: ParsableArguments {
 
     var resolved: String {
         database ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "sqlite:clientele.sqlite"
+    }
+
+    /// Opens the store the URL names; a bad URL is a usage error with the message saying what to fix.
+    func openStore() throws -> any ClientStore {
+        let url: DatabaseURL
+        do { url = try DatabaseURL(parsing: resolved) } catch { throw ValidationError(error.message) }
+        return try StoreOpener.open(url)
+    }
+}
+
+/// Sends the command's logs (librdkafka's included) to standard error from `level` up.
+func bootstrapCommandLogging(_ level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
     }
 }
 

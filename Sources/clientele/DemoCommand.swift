@@ -21,11 +21,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .error
-            return handler
-        }
+        bootstrapCommandLogging(.error)
         print("▶ starting the embedded broker (3 brokers, 16 partitions per topic)")
         let stack = try LocalStack(directory: directory, partitions: 16)
         print("  bootstrap.servers=\(stack.cluster.bootstrapServers)")
@@ -45,11 +41,9 @@ struct DemoCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         for (topic, topicLines, topicBad) in [(TopicNames.purchases, purchaseLines, badPurchases), (TopicNames.contacts, contactLines, badContacts)] {
             let name = stack.topics.resolve(topic)
-            for chunk in stride(from: 0, to: topicLines.count, by: 10_000) {
-                try await producer.send(topicLines[chunk..<min(chunk + 10_000, topicLines.count)].map {
-                    OutgoingMessage(topic: name, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
-                })
-            }
+            try await producer.send(topicLines.map {
+                OutgoingMessage(topic: name, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
+            })
             try await producer.send(topicBad.map { OutgoingMessage(topic: name, key: $0.clientId.map { Array($0.utf8) }, value: $0.bytes) })
         }
         await producer.close()

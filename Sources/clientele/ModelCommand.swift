@@ -31,9 +31,7 @@ struct ModelCommand: AsyncParsableCommand {
             } else {
                 calibrationEnd = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
             }
-            let url: DatabaseURL
-            do { url = try DatabaseURL(parsing: database.resolved) } catch { throw ValidationError(error.message) }
-            let store = try StoreOpener.open(url)
+            let store = try database.openStore()
             let started = ContinuousClock.now
             let histories = Array(try await store.purchaseHistories(asOf: calibrationEnd).values)
             guard histories.count >= 10 else {

@@ -18,11 +18,7 @@ struct ProduceCommand: AsyncParsableCommand {
     @Argument(help: "A file of JSON lines, or - for standard input.") var file: String
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        bootstrapCommandLogging(.warning)
         let data: Data
         if file == "-" {
             data = FileHandle.standardInput.readDataToEndOfFile()
@@ -39,17 +35,14 @@ struct ProduceCommand: AsyncParsableCommand {
         let producer = try KafkaProducer(
             configuration: KafkaConfiguration(bootstrapServers: kafka.resolvedBootstrapServers), logger: Logger(label: "clientele.produce"))
         let started = ContinuousClock.now
-        var sent = 0
         var unkeyed = 0
-        for chunk in stride(from: 0, to: lines.count, by: 20_000) {
-            let messages = lines[chunk..<min(chunk + 20_000, lines.count)].map { line -> OutgoingMessage in
-                let key = Self.clientId(of: line)
-                if key == nil { unkeyed += 1 }
-                return OutgoingMessage(topic: topicName, key: key.map { Array($0.utf8) }, value: line)
-            }
-            try await producer.send(messages)
-            sent += messages.count
+        let messages = lines.map { line -> OutgoingMessage in
+            let key = Self.clientId(of: line)
+            if key == nil { unkeyed += 1 }
+            return OutgoingMessage(topic: topicName, key: key.map { Array($0.utf8) }, value: line)
         }
+        try await producer.send(messages)
+        let sent = messages.count
         await producer.close()
         let seconds = max(0.001, (ContinuousClock.now - started) / .seconds(1))
         printError("produced \(sent) messages to \(topicName) in \(String(format: "%.2f", seconds)) s (\(Int(Double(sent) / seconds))/s)"

@@ -26,11 +26,7 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        bootstrapCommandLogging(.warning)
         guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read '\(file)'") }
         let events: [CDNOWFormat.Event]
         do {
@@ -46,11 +42,9 @@ struct ReplayCommand: AsyncParsableCommand {
         let producer = try KafkaProducer(
             configuration: KafkaConfiguration(bootstrapServers: kafka.resolvedBootstrapServers), logger: Logger(label: "clientele.replay"))
         let started = ContinuousClock.now
-        for chunk in stride(from: 0, to: events.count, by: 20_000) {
-            try await producer.send(events[chunk..<min(chunk + 20_000, events.count)].map {
-                OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
-            })
-        }
+        try await producer.send(events.map {
+            OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
+        })
         await producer.close()
         let clients = Set(events.map(\.clientId)).count
         printError("replayed \(events.count) purchases of \(clients) clients to \(topic) in "
