@@ -101,11 +101,7 @@ public struct WorkerConfiguration: Sendable {
         logLevel = level
         var rules = PurchaseRules()
         rules.regularAfter = try reader.integer("clientele.regular.after", default: rules.regularAfter, in: 2...1000)
-        let largeAmount = try reader.decimal("clientele.large.order.amount", default: "1000")
-        guard let money = Money(jsonNumber: largeAmount), money.units > 0 else {
-            throw ConfigurationProblem("CLIENTELE_LARGE_ORDER_AMOUNT must be a positive number (got '\(largeAmount)')")
-        }
-        rules.largeOrderAmount = money
+        rules.largeOrderAmount = try reader.positiveMoney("clientele.large.order.amount", default: "1000")
         rules.largeOrderFactor = try reader.double("clientele.large.order.factor", default: rules.largeOrderFactor)
         try rules.validate()
         purchaseRules = rules
@@ -114,11 +110,7 @@ public struct WorkerConfiguration: Sendable {
         contact.complaintSLASeconds = Int64(try reader.integer("clientele.complaint.sla.hours", default: 24, in: 1...8760)) * 3600
         contact.repeatedComplaintWindowSeconds =
             Int64(try reader.integer("clientele.repeated.complaint.days", default: 30, in: 1...3650)) * 86_400
-        let highValue = try reader.decimal("clientele.high.value.amount", default: "5000")
-        guard let highMoney = Money(jsonNumber: highValue), highMoney.units > 0 else {
-            throw ConfigurationProblem("CLIENTELE_HIGH_VALUE_AMOUNT must be a positive number (got '\(highValue)')")
-        }
-        contact.highValueAmount = highMoney
+        contact.highValueAmount = try reader.positiveMoney("clientele.high.value.amount", default: "5000")
         contact.lowSatisfaction = try reader.integer("clientele.low.satisfaction", default: 2, in: 1...4)
         try contact.validate()
         contactRules = contact
@@ -180,7 +172,11 @@ struct SettingsReader {
         return value
     }
 
-    func decimal(_ key: String, default defaultValue: String) throws -> String {
-        string(key, default: defaultValue).trimmingCharacters(in: .whitespaces)
+    func positiveMoney(_ key: String, default defaultValue: String) throws -> Money {
+        let text = string(key, default: defaultValue).trimmingCharacters(in: .whitespaces)
+        guard let money = Money(jsonNumber: text), money.units > 0 else {
+            throw ConfigurationProblem("\(Self.variableName(key)) must be a positive number (got '\(text)')")
+        }
+        return money
     }
 }
