@@ -19,7 +19,7 @@ struct ContactWorkerProcessTests {
         async let producedContacts = produce(broker, topic: "contacts", contacts.map(\.json))
         #expect(try await producedPurchases == 0)
         #expect(try await producedContacts == 0)
-        let summary = try await waitUntilApplied(broker, count: purchases.count + contacts.count)
+        let summary = try await broker.waitUntilApplied(purchases.count + contacts.count)
         #expect(await stop(workers) == 0)
         #expect(summary.acceptedEvents == purchases.count + contacts.count)
 
@@ -68,7 +68,7 @@ struct ContactWorkerProcessTests {
             #"{"eventId":"w-\#(index)","clientId":"\#(id)","occurredAt":"2026-02-01T09:00:00Z","kind":"consent_withdrawn","channel":"web"}"#
         }
         #expect(try await produce(broker, topic: "contacts", withdrawals) == 0)
-        _ = try await waitUntilApplied(broker, count: withdrawals.count)
+        _ = try await broker.waitUntilApplied(withdrawals.count)
 
         var later: [String] = []
         var buys: [String] = []
@@ -81,7 +81,7 @@ struct ContactWorkerProcessTests {
         let bad = ContactGenerator.malformedSamples()
         #expect(try await produce(broker, topic: "purchases", buys) == 0)
         #expect(try await produce(broker, topic: "contacts", later + bad.map { String(decoding: $0.bytes, as: UTF8.self) }) == 0)
-        let summary = try await waitUntilApplied(broker, count: withdrawals.count + buys.count + later.count)
+        let summary = try await broker.waitUntilApplied(withdrawals.count + buys.count + later.count)
         #expect(await stop(workers) == 0)
         #expect(summary.suppressedTasks >= 7)  // welcome + thank-you × 3, prospect follow-up for W9
 
@@ -120,12 +120,12 @@ struct ContactWorkerProcessTests {
         var workers = try startWorkers(broker)
         #expect(try await produce(broker, topic: "purchases", history) == 0)
         #expect(try await produce(broker, topic: "contacts", touches) == 0)
-        _ = try await waitUntilApplied(broker, count: 5)
+        _ = try await broker.waitUntilApplied(5)
         #expect(try await broker.store().client(id: secret, recent: 1) != nil)
 
         let erasure = #"{"eventId":"e-6","clientId":"\#(secret)","occurredAt":"2026-02-01T10:00:00Z","kind":"erasure_request","channel":"email"}"#
         #expect(try await produce(broker, topic: "contacts", [erasure]) == 0)
-        let afterErasure = try await waitUntilApplied(broker, count: 6)
+        let afterErasure = try await broker.waitUntilApplied(6)
         #expect(afterErasure.erasedClients == 1)
         #expect(await stop(workers) == 0)
         #expect(!databaseHolds(broker, secret), "the client's id is still in the database files")
@@ -141,7 +141,7 @@ struct ContactWorkerProcessTests {
         ]
         #expect(try await produce(broker, topic: "purchases", replayed.filter { $0.contains("amount") }) == 0)
         #expect(try await produce(broker, topic: "contacts", replayed.filter { $0.contains("kind") }) == 0)
-        _ = try await waitUntilApplied(broker, count: 7)
+        _ = try await broker.waitUntilApplied(7)
         #expect(await stop(workers) == 0)
         let shown = try await ChildProcess.run(
             "clientele", ["client", "show", secret, "--database", broker.databaseURL], directory: broker.directory)
@@ -175,19 +175,6 @@ struct ContactWorkerProcessTests {
         return try await ChildProcess.run(
             "clientele", ["produce", "--topic", topic, "--bootstrap-servers", broker.bootstrapServers, file],
             directory: broker.directory).status
-    }
-
-    private func waitUntilApplied(_ broker: BrokerProcess, count: Int) async throws -> StoreSummary {
-        let path = "\(broker.directory)/clientele.sqlite"
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(50)) }
-        let store = try broker.store()
-        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
-        var summary = try await store.summary()
-        while (summary.acceptedEvents < count || summary.outboxBacklog > 0), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-            summary = try await store.summary()
-        }
-        return summary
     }
 
     private func databaseHolds(_ broker: BrokerProcess, _ text: String) -> Bool {

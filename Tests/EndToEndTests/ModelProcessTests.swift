@@ -13,13 +13,7 @@ struct ModelProcessTests {
         let replay = try await ChildProcess.run(
             "clientele", ["replay", "--format", "cdnow", "--bootstrap-servers", broker.bootstrapServers, sample], directory: broker.directory)
         #expect(replay.status == 0, "\(replay.stderr)")
-        let path = "\(broker.directory)/clientele.sqlite"
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(50)) }
-        let store = try broker.store()
-        let deadline = ContinuousClock.now.advanced(by: .seconds(90))
-        while try await store.summary().acceptedEvents < 6919, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        #expect(try await broker.waitUntilApplied(6919).acceptedEvents == 6919)
         worker.signal(SIGTERM)
         #expect(await worker.wait() == 0)
 

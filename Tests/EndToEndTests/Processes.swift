@@ -109,6 +109,27 @@ final class BrokerProcess: @unchecked Sendable {
 }
 
 extension BrokerProcess {
+    /// The workers' store, once a worker has created its file (waits up to 10 s for it).
+    func createdStore() async throws -> SQLiteClientStore {
+        let path = "\(directory)/clientele.sqlite"
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try store()
+    }
+
+    /// Waits until `count` events are applied and the outbox is empty, or two minutes passed.
+    func waitUntilApplied(_ count: Int) async throws -> StoreSummary {
+        let store = try await createdStore()
+        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
+        var summary = try await store.summary()
+        while (summary.acceptedEvents < count || summary.outboxBacklog > 0), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            summary = try await store.summary()
+        }
+        return summary
+    }
+
     /// Reads a topic from the start (fresh group) until at least `count` messages arrived and
     /// nothing new came for two seconds, or a minute passed.
     func readAll(topic: String, atLeast count: Int) async throws -> [KafkaMessage] {

@@ -39,7 +39,7 @@ struct PurchaseWorkerProcessTests {
         #expect(produced.status == 0, "\(produced.stderr)")
 
         // Kill the worker hard once it has applied part of the stream.
-        let store = try await waitForStore(broker)
+        let store = try await broker.createdStore()
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while try await store.summary().acceptedEvents < 3000, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
@@ -50,12 +50,7 @@ struct PurchaseWorkerProcessTests {
         #expect(atKill < lines.count)
 
         worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
-        let finished = ContinuousClock.now.advanced(by: .seconds(120))
-        var summary = try await store.summary()
-        while (summary.acceptedEvents < lines.count || summary.outboxBacklog > 0), ContinuousClock.now < finished {
-            try await Task.sleep(for: .milliseconds(100))
-            summary = try await store.summary()
-        }
+        let summary = try await broker.waitUntilApplied(lines.count)
         worker.signal(SIGTERM)
         #expect(await worker.wait() == 0, "graceful stop; stderr: \(worker.stderr.suffix(2000))")
 
@@ -101,13 +96,4 @@ struct PurchaseWorkerProcessTests {
             #expect(result.stderr.contains(variable), "\(result.stderr)")
         }
     }
-
-    private func waitForStore(_ broker: BrokerProcess) async throws -> SQLiteClientStore {
-        let path = "\(broker.directory)/clientele.sqlite"
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try broker.store()
-    }
-
 }
