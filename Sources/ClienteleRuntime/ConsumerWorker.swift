@@ -22,6 +22,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     private let settings: Settings
     private let logger: Logger
     private let metrics: WorkerMetrics
+    /// Where rejected input goes, e.g. `purchases.dlq` with the deployment's prefix.
+    private let deadLetterTopic: String
 
     /// Batch and topic settings.
     public struct Settings: Sendable {
@@ -48,6 +50,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         self.settings = settings
         self.logger = logger
         self.metrics = WorkerMetrics(worker: workerName)
+        self.deadLetterTopic = settings.topics.resolve(TopicNames.deadLetter(of: handler.inputTopic))
     }
 
     public func run() async throws {
@@ -101,7 +104,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
                     "reason": "\(error.reason.rawValue)", "detail": "\(error.detail)",
                 ])
                 metrics.rejected(error.reason)
-                batch.deadLetters.append(DeadLetters.message(for: message, rejection: error, topics: settings.topics))
+                batch.deadLetters.append(DeadLetters.message(for: message, rejection: error, deadLetterTopic: deadLetterTopic))
             }
         }
         return batch

@@ -15,10 +15,10 @@ public enum DeadLetterHeader {
 /// Builds the dead-letter copy of a rejected message: same key and value, the original
 /// headers, and headers naming where it came from and why it was refused.
 public enum DeadLetters {
-    public static func message(for source: KafkaMessage, rejection: EventRejection, topics: TopicNames) -> OutgoingMessage {
-        let logicalInput = topics.prefix.isEmpty ? source.topic : String(source.topic.dropFirst(topics.prefix.count))
-        return OutgoingMessage(
-            topic: topics.resolve(TopicNames.deadLetter(of: logicalInput)),
+    /// The copy of `source` for `deadLetterTopic` (the resolved name, e.g. `acme.purchases.dlq`).
+    public static func message(for source: KafkaMessage, rejection: EventRejection, deadLetterTopic: String) -> OutgoingMessage {
+        OutgoingMessage(
+            topic: deadLetterTopic,
             key: source.key,
             value: source.value,
             headers: source.headers + [
