@@ -69,15 +69,13 @@ public struct ContactRules: Sendable, Equatable {
         var effects: [ClientEffect] = []
 
         switch event.kind {
-        case .consentGranted:
-            client.contacts.consent = .latest(client.contacts.consent, Fact(true, at: event.occurredAt))
-        case .consentWithdrawn:
-            // On a tie, withdrawal wins (`false` is kept only if it is later or equal: see below).
-            let withdrawal = Fact(false, at: event.occurredAt)
-            if let current = client.contacts.consent, current.at == withdrawal.at {
-                client.contacts.consent = withdrawal
+        case .consentGranted, .consentWithdrawn:
+            // The latest statement wins; two at the same instant count as withdrawn (the safe reading).
+            let stated = Fact(event.kind == .consentGranted, at: event.occurredAt)
+            if let current = client.contacts.consent, current.at == stated.at {
+                client.contacts.consent = Fact(current.value && stated.value, at: stated.at)
             } else {
-                client.contacts.consent = .latest(client.contacts.consent, withdrawal)
+                client.contacts.consent = .latest(client.contacts.consent, stated)
             }
         case .serviceUse:
             client.contacts.lastServiceUseAt = max(client.contacts.lastServiceUseAt ?? event.occurredAt, event.occurredAt)
