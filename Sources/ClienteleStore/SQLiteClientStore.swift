@@ -104,11 +104,12 @@ public final class SQLiteClientStore: ClientStore {
         guard !fresh.isEmpty else { return outcome }
 
         // 2. Erased clients stay erased: their events are ignored.
-        var erased = try erasedClients(among: Set(fresh.map(\.clientId)), in: db)
+        let touched = Set(fresh.map(\.clientId))
+        var erased = try erasedClients(among: touched, in: db)
 
         // 3. Load the clients concerned, apply the events in order.
         var clients: [String: ClientState] = [:]
-        let clientIds = Array(Set(fresh.map(\.clientId)).subtracting(erased))
+        let clientIds = Array(touched.subtracting(erased))
         try forEachChunk(of: clientIds) { chunk in
             let statement = try db.cachedStatement(sql:
                 "SELECT \(ClientRows.columns) FROM clients WHERE client_id IN (\(placeholders(chunk.count)))")
