@@ -28,6 +28,9 @@ public struct ClientState: Sendable, Equatable {
     public var purchaseDays = PurchaseDayTotals()
     /// Interactions, qualification, complaints, satisfaction and consent.
     public var contacts = ContactProfile()
+    /// When the churn rules next need to look at this client (nil: nothing can change by time
+    /// alone). Set by every state change, so a sweep reads only the clients that are due.
+    public var nextReviewAt: Timestamp?
 
     public init(clientId: String) {
         self.clientId = clientId
@@ -75,13 +78,26 @@ public struct PurchaseDayTotals: Sendable, Equatable {
     public var firstDayAmount: Money = .zero
     /// The value bought on all days.
     public var totalAmount: Money = .zero
+    /// The most recent distinct purchase days (at most ``recentDaysKept``), ascending: the
+    /// client's current rhythm, read by the recency rules.
+    public var recentDays: [Int] = []
+
+    /// Distinct days kept in ``recentDays``: 20 gaps.
+    public static let recentDaysKept = 21
 
     public init() {}
 
     /// Adds a purchase amount on a day; `isNewDay` says whether the client had no purchase that day yet.
     public mutating func add(day: Int, amount: Money, isNewDay: Bool) {
         totalAmount += amount
-        if isNewDay { count += 1 }
+        if isNewDay {
+            count += 1
+            let position = recentDays.firstIndex { $0 > day } ?? recentDays.endIndex
+            if position > 0 || recentDays.count < Self.recentDaysKept {
+                recentDays.insert(day, at: position)
+                if recentDays.count > Self.recentDaysKept { recentDays.removeFirst() }
+            }
+        }
         if let first = firstDay {
             if day < first {
                 firstDay = day

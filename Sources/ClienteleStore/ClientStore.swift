@@ -140,6 +140,7 @@ public struct OutboxMessage: Sendable, Equatable {
 public enum OutputTopic {
     public static let clientStatus = "client-status"
     public static let followUpTasks = "follow-up-tasks"
+    public static let churnRisk = "churn-risk"
 }
 
 /// A client as shown by `clientele client show`.

@@ -145,6 +145,7 @@ public final class SQLiteClientStore: ClientStore {
                 case .statusChanged(let change): erased.contains(change.clientId)
                 case .task(let task), .taskSuppressed(let task, _): erased.contains(task.clientId)
                 case .purchaseDay(let clientId, _, _): erased.contains(clientId)
+                case .churnRisk(let risk): erased.contains(risk.clientId)
                 case .erased: true
                 }
             }
@@ -250,7 +251,7 @@ public final class SQLiteClientStore: ClientStore {
             case .statusChanged(let change): changes.append(change)
             case .task(let task): tasks.append(task)
             case .taskSuppressed(let task, let because): suppressed.append((task, because))
-            case .purchaseDay, .erased: continue
+            case .purchaseDay, .erased, .churnRisk: continue
             }
         }
         try forEachChunk(of: changes) { chunk in
@@ -306,6 +307,8 @@ public final class SQLiteClientStore: ClientStore {
             case .task(let task) where newTaskIds.contains(task.taskId):
                 outcome.tasks += 1
                 outbox.append((OutputTopic.followUpTasks, task.clientId, task.payload, task.taskId))
+            case .churnRisk(let risk):
+                outbox.append((OutputTopic.churnRisk, risk.clientId, risk.payload, risk.eventId))
             case .task, .taskSuppressed, .purchaseDay, .erased:
                 continue
             }

@@ -80,7 +80,17 @@ public enum CustomerLifetimeValue {
         history: PurchaseHistorySummary, purchases: BGNBDModel, spend: GammaGammaModel,
         months: Int = 12, monthlyDiscountRate: Double = 0.01
     ) -> Double {
-        let averageValue = spend.expectedAverageValue(x: history.x, meanValue: history.meanRepeatValue ?? 0)
+        value(history: history, purchases: purchases,
+              averageValue: spend.expectedAverageValue(x: history.x, meanValue: history.meanRepeatValue ?? 0),
+              months: months, monthlyDiscountRate: monthlyDiscountRate)
+    }
+
+    /// The same with a given expected value per purchase (e.g. the client's own mean when no
+    /// spend model is fitted).
+    public static func value(
+        history: PurchaseHistorySummary, purchases: BGNBDModel, averageValue: Double,
+        months: Int = 12, monthlyDiscountRate: Double = 0.01
+    ) -> Double {
         var total = 0.0
         var previous = 0.0
         for month in 1...max(1, months) {

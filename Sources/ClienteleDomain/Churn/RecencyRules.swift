@@ -61,16 +61,4 @@ public struct RecencyRules: Sendable, Equatable {
         return (bounded(median * atRiskGapMultiple, sector.atRiskAfterDays),
                 bounded(median * passiveGapMultiple, sector.passiveAfterDays), "own_rhythm")
     }
-
-    /// The status recency alone gives at day `today` (nil while still in good standing), and the
-    /// day the client next needs a look.
-    public func assess(purchaseDays: [Int], lastActivityDay: Int, today: Int) -> (status: ClientStatus?, nextReviewDay: Int?, basis: String) {
-        let limits = limits(purchaseDays: purchaseDays)
-        let age = Double(today - lastActivityDay)
-        let atRiskDay = lastActivityDay + Int(limits.atRiskAfterDays.rounded(.up))
-        let passiveDay = lastActivityDay + Int(limits.passiveAfterDays.rounded(.up))
-        if age >= limits.passiveAfterDays { return (.passive, nil, limits.basis) }
-        if age >= limits.atRiskAfterDays { return (.atRisk, passiveDay, limits.basis) }
-        return (nil, atRiskDay, limits.basis)
-    }
 }
