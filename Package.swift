@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "purchase-worker", targets: ["purchase-worker"]),
         .executable(name: "contact-worker", targets: ["contact-worker"]),
+        .executable(name: "churn-worker", targets: ["churn-worker"]),
         .executable(name: "clientele", targets: ["clientele"]),
         .library(name: "ClienteleDomain", targets: ["ClienteleDomain"]),
     ],
@@ -62,6 +63,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "contact-worker",
+            dependencies: ["ClienteleRuntime"]
+        ),
+        .executableTarget(
+            name: "churn-worker",
             dependencies: ["ClienteleRuntime"]
         ),
         .executableTarget(

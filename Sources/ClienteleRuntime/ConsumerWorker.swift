@@ -19,6 +19,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     private let producer: KafkaProducer
     private let store: any ClientStore
     private let relay: OutboxRelay
+    private let churnPolicy: ChurnPolicySource
     private let settings: Settings
     private let logger: Logger
     private let metrics: WorkerMetrics
@@ -40,8 +41,9 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
 
     public init(
         handler: Handler, consumer: KafkaConsumer, producer: KafkaProducer, store: any ClientStore,
-        relay: OutboxRelay, settings: Settings, logger: Logger, workerName: String
+        relay: OutboxRelay, churnPolicy: ChurnPolicySource, settings: Settings, logger: Logger, workerName: String
     ) {
+        self.churnPolicy = churnPolicy
         self.handler = handler
         self.consumer = consumer
         self.producer = producer
@@ -87,6 +89,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         var messages: [KafkaMessage] = []
         var events: [Handler.Event] = []
         var deadLetters: [OutgoingMessage] = []
+        /// Newest accepted event time per `topic/partition`, for the event clock.
+        var newestEventTimes: [String: Timestamp] = [:]
         var polledAt = ContinuousClock.now
     }
 
@@ -97,7 +101,10 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         batch.events.reserveCapacity(batch.messages.count)
         for message in batch.messages {
             do {
-                batch.events.append(try handler.decode(message))
+                let event = try handler.decode(message)
+                batch.events.append(event)
+                let source = "\(message.topic)/\(message.partition)"
+                batch.newestEventTimes[source] = max(batch.newestEventTimes[source] ?? event.occurredAt, event.occurredAt)
             } catch {
                 logger.warning("rejected message", metadata: [
                     "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
@@ -115,9 +122,12 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     /// then stays uncommitted and is redelivered).
     private func write(_ batch: DecodedBatch) async throws -> Bool {
         let started = ContinuousClock.now
+        // Every changed client's next churn review is set in the same transaction.
+        let policy = await churnPolicy.current()
+        let context = BatchContext(schedule: { policy.nextReview(for: $0) }, newestEventTimes: batch.newestEventTimes)
         let outcome = try await retrying("dead-letter publish and store transaction") { [handler, store, producer] in
             async let published: Void = producer.send(batch.deadLetters)
-            let outcome = try await store.apply(batch.events) { event, client in handler.reduce(event, &client) }
+            let outcome = try await store.apply(batch.events, context: context) { event, client in handler.reduce(event, &client) }
             try await published
             return outcome
         }

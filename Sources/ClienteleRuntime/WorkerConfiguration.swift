@@ -30,6 +30,17 @@ import Logging
 /// | `CLIENTELE_REPEATED_COMPLAINT_DAYS` | two complaints this close make the second urgent | 30 |
 /// | `CLIENTELE_HIGH_VALUE_AMOUNT` | total purchases that make a complaint urgent | 5000 |
 /// | `CLIENTELE_LOW_SATISFACTION` | scores up to this (of 5) need recovery | 2 |
+/// | `CLIENTELE_SECTOR` | business sector whose recency limits apply before a model | `general` |
+/// | `CLIENTELE_SECTORS_FILE` | the sectors' limits | `config/sectors.yaml` if present, else built in |
+/// | `CLIENTELE_CHURN_MODEL` | `mbgnbd` or `bgnbd`: which fitted model judges churn | `mbgnbd` |
+/// | `CLIENTELE_AT_RISK_BELOW` | P(alive) below which a client is `at_risk` | 0.5 |
+/// | `CLIENTELE_PASSIVE_BELOW` | P(alive) below which a client is `passive` | 0.2 |
+/// | `CLIENTELE_CHURN_HYSTERESIS` | margin a lapsed client must clear to return without activity | 0.1 |
+/// | `CLIENTELE_TASK_COOLDOWN_DAYS` | no second churn task of a kind per client within | 30 |
+/// | `CLIENTELE_RETENTION_CALL_VALUE` | value at risk from which `retention_call` replaces `retention_offer` | 100 |
+/// | `CLIENTELE_MODEL_REFRESH_SECONDS` | how often workers look for a newer fitted model | 30 |
+/// | `CLIENTELE_SWEEP_INTERVAL_MS` | churn-worker: pause between sweeps | 1000 |
+/// | `CLIENTELE_SWEEP_BATCH_SIZE` | churn-worker: clients reviewed per transaction | 5000 |
 public struct WorkerConfiguration: Sendable {
     public enum Clock: String, Sendable { case wall, event }
 
@@ -46,6 +57,7 @@ public struct WorkerConfiguration: Sendable {
     public var logLevel: Logger.Level
     public var purchaseRules: PurchaseRules
     public var contactRules: ContactRules
+    public var churn: ChurnConfiguration
 
     /// Reads and validates the configuration of `workerName`.
     /// - Throws: ``ConfigurationProblem`` naming the setting and what to fix.
@@ -114,6 +126,7 @@ public struct WorkerConfiguration: Sendable {
         contact.lowSatisfaction = try reader.integer("clientele.low.satisfaction", default: 2, in: 1...4)
         try contact.validate()
         contactRules = contact
+        churn = try ChurnConfiguration(reader: reader, purchaseRules: rules, environment: environment)
     }
 
     static func isTopicCharacter(_ character: Character) -> Bool {
@@ -160,6 +173,14 @@ struct SettingsReader {
         guard let value = Int(text), range.contains(value) else {
             throw ConfigurationProblem(
                 "\(Self.variableName(key)) must be a whole number from \(range.lowerBound) to \(range.upperBound) (got '\(text)')")
+        }
+        return value
+    }
+
+    func fraction(_ key: String, default defaultValue: Double) throws -> Double {
+        let value = try double(key, default: defaultValue)
+        guard value >= 0, value < 1 else {
+            throw ConfigurationProblem("\(Self.variableName(key)) must be a number from 0 to below 1 (got \(value))")
         }
         return value
     }

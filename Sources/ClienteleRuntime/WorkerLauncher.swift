@@ -11,9 +11,20 @@ public enum WorkerLauncher {
     /// Exit status for a configuration that cannot be used (sysexits' EX_CONFIG).
     public static let configurationErrorExitCode: Int32 = 78
 
-    /// Runs the worker until SIGTERM/SIGINT; exits the process with a clear message on bad configuration.
+    /// Runs an event worker until SIGTERM/SIGINT; exits the process with a clear message on bad configuration.
     public static func run<Handler: EventHandler>(
-        workerName: String, defaultHTTPPort: Int, makeHandler: (WorkerConfiguration) -> Handler
+        workerName: String, defaultHTTPPort: Int, makeHandler: @escaping (WorkerConfiguration) -> Handler
+    ) async {
+        await run(workerName: workerName, defaultHTTPPort: defaultHTTPPort) { configuration, logger in
+            try WorkerServices(handler: makeHandler(configuration), configuration: configuration, logger: logger)
+        }
+    }
+
+    /// Runs the services `assemble` builds until SIGTERM/SIGINT; exits the process with a clear
+    /// message on bad configuration (status 78) or an unusable store.
+    public static func run(
+        workerName: String, defaultHTTPPort: Int,
+        assemble: (WorkerConfiguration, Logger) throws -> any WorkerAssembly
     ) async {
         let configuration: WorkerConfiguration
         do {
@@ -29,7 +40,10 @@ public enum WorkerLauncher {
         }
         let logger = Logger(label: "clientele.\(workerName)")
         do {
-            try await run(handler: makeHandler(configuration), configuration: configuration, logger: logger)
+            let services = try assemble(configuration, logger)
+            try await ServiceGroup(configuration: services.groupConfiguration(signals: [.sigterm, .sigint], logger: logger)).run()
+            await services.producer.close()
+            logger.info("stopped")
         } catch let error as StoreError {
             logger.critical("store unavailable", metadata: ["error": "\(error)"])
             exit(error.code == .invalidURL || error.code == .unsupportedBackend ? configurationErrorExitCode : 1)
@@ -38,20 +52,34 @@ public enum WorkerLauncher {
             exit(1)
         }
     }
+}
 
-    /// Builds and runs the worker's services until SIGTERM/SIGINT.
-    public static func run<Handler: EventHandler>(
-        handler: Handler, configuration: WorkerConfiguration, logger: Logger
-    ) async throws {
-        let services = try WorkerServices(handler: handler, configuration: configuration, logger: logger)
-        try await ServiceGroup(configuration: services.groupConfiguration(signals: [.sigterm, .sigint], logger: logger)).run()
-        await services.producer.close()
-        logger.info("stopped")
+/// A worker process's services, ready to run in a service group.
+public protocol WorkerAssembly: Sendable {
+    /// Closed after the group has stopped (its queue flushed).
+    var producer: KafkaProducer { get }
+    /// The service group: shutdown runs in reverse order of the services.
+    func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration
+}
+
+extension WorkerAssembly {
+    static func group(_ services: [any Service], signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
+        ServiceGroupConfiguration(
+            services: services.map {
+                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+            },
+            gracefulShutdownSignals: signals, logger: logger)
+    }
+
+    /// A relay with a unique lease holder name for this process.
+    static func relay(store: any ClientStore, producer: KafkaProducer, configuration: WorkerConfiguration, logger: Logger) -> OutboxRelay {
+        let holder = "\(configuration.workerName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+        return OutboxRelay(store: store, producer: producer, topics: configuration.topics, holder: holder, logger: logger)
     }
 }
 
-/// A worker's parts, wired together: store, Kafka clients, outbox relay and consume loop.
-public struct WorkerServices<Handler: EventHandler>: Sendable {
+/// An event worker's parts, wired together: store, Kafka clients, outbox relay and consume loop.
+public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
     public let store: any ClientStore
     public let producer: KafkaProducer
     public let relay: OutboxRelay
@@ -67,23 +95,44 @@ public struct WorkerServices<Handler: EventHandler>: Sendable {
         let consumer = try KafkaConsumer(
             configuration: configuration.kafka, groupId: configuration.groupId,
             topics: [configuration.topics.resolve(handler.inputTopic)], logger: logger)
-        let holder = "\(configuration.workerName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
-        relay = OutboxRelay(store: store, producer: producer, topics: configuration.topics, holder: holder, logger: logger)
+        relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
         worker = ConsumerWorker(
             handler: handler, consumer: consumer, producer: producer, store: store, relay: relay,
+            churnPolicy: ChurnPolicySource(configuration: configuration.churn, store: store, logger: logger),
             settings: .init(topics: configuration.topics, batchSize: configuration.batchSize, batchWait: configuration.batchWait),
             logger: logger, workerName: configuration.workerName)
     }
 
-    /// The service group: shutdown runs in reverse order, so the worker stops consuming first and
-    /// the relay then publishes what the last batches wrote. Either service ending ends the group.
+    /// The worker stops consuming first and the relay then publishes what the last batches wrote.
+    /// Either service ending ends the group.
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        ServiceGroupConfiguration(
-            services: [
-                .init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: signals,
-            logger: logger)
+        Self.group([relay, worker], signals: signals, logger: logger)
+    }
+}
+
+/// The churn-worker's parts: store, producer, outbox relay and the sweeps.
+public struct ChurnServices: WorkerAssembly {
+    public let store: any ClientStore
+    public let producer: KafkaProducer
+    public let relay: OutboxRelay
+    public let worker: ChurnWorker
+
+    public init(configuration: WorkerConfiguration, logger: Logger) throws {
+        let churn = configuration.churn
+        logger.info("starting", metadata: [
+            "kafka": "\(configuration.kafka.description)", "database": "\(configuration.database)",
+            "clock": "\(configuration.clock.rawValue)", "sector": "\(churn.rules.sector.name)", "sectors": "\(churn.sectorsSource)",
+            "model": "\(churn.modelKind.rawValue)",
+        ])
+        store = try StoreOpener.open(configuration.database)
+        producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
+        worker = ChurnWorker(
+            store: store, policies: ChurnPolicySource(configuration: churn, store: store, logger: logger), relay: relay,
+            clock: configuration.clock, configuration: churn, logger: logger)
+    }
+
+    public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
+        Self.group([relay, worker], signals: signals, logger: logger)
     }
 }

@@ -10,7 +10,7 @@ enum ClientRows {
         "temperature", "qualification", "last_inbound_inquiry_at", "last_service_use_at", "last_contact_at",
         "complaint_count", "last_complaint_at", "last_satisfaction", "last_satisfaction_at", "consent",
         "consent_changed_at", "contact_history", "purchase_days", "first_purchase_day", "last_purchase_day",
-        "first_day_amount", "purchase_days_amount",
+        "first_day_amount", "purchase_days_amount", "recent_purchase_days", "next_review_at",
     ]
     static let columns = columnNames.joined(separator: ", ")
     static let columnCount = columnNames.count
@@ -34,6 +34,8 @@ enum ClientRows {
             contacts.consent?.at.millisecondsSinceEpoch, contacts.historyJSON,
             state.purchaseDays.count, state.purchaseDays.firstDay, state.purchaseDays.lastDay,
             state.purchaseDays.firstDayAmount.units, state.purchaseDays.totalAmount.units,
+            state.purchaseDays.recentDays.isEmpty ? nil : state.purchaseDays.recentDays.map(String.init).joined(separator: ","),
+            state.nextReviewAt?.millisecondsSinceEpoch,
         ]
     }
 
@@ -64,6 +66,7 @@ enum ClientRows {
         state.temperature = text(row, 13).flatMap(Temperature.init(rawValue:))
         state.purchaseDays = purchaseDays(from: row)
         state.contacts = try contacts(from: row)
+        state.nextReviewAt = time(row, 31)
         return state
     }
 
@@ -74,6 +77,9 @@ enum ClientRows {
         totals.lastDay = integer(row, 27).map { Int($0) }
         totals.firstDayAmount = Money(units: integer(row, 28) ?? 0)
         totals.totalAmount = Money(units: integer(row, 29) ?? 0)
+        if let days = text(row, 30) {
+            totals.recentDays = days.split(separator: ",").compactMap { Int($0) }.sorted()
+        }
         return totals
     }
 

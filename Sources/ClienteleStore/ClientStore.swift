@@ -14,9 +14,36 @@ public protocol ClientStore: Sendable {
     /// where the backend can), `reducer` applies each event to its client, and the new states, the
     /// status changes, the tasks and their outbox messages are written before the commit. Either
     /// all of it is durable when this returns, or none of it.
+    ///
+    /// `context` schedules each changed client's next churn review and advances the event clock.
     func apply<Event: ClientEvent>(
-        _ events: [Event], reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
+        _ events: [Event], context: BatchContext, reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
     ) async throws -> BatchOutcome
+
+    /// Reviews the clients whose next review is due by `now`, oldest first, at most `limit`, in one
+    /// transaction: each due client is claimed (locked, where the backend can), `review` gets them
+    /// with the newest task of each kind already created for them (for cooldowns), and the new
+    /// states and everything the reviews caused are written before the commit. Two reviewers
+    /// (churn-worker replicas) never review the same client at once, and a client reviewed by one
+    /// is no longer due for the other.
+    func reviewDueClients(
+        now: Timestamp, limit: Int,
+        review: @escaping @Sendable (inout ClientState, [FollowUpTask.Kind: Timestamp]) -> [ClientEffect]
+    ) async throws -> ReviewOutcome
+
+    /// Recomputes the next review time of up to `limit` clients after `clientId` (in id order; nil:
+    /// from the start). Returns the last client id handled, nil when none was left. Used when the
+    /// churn rules or the model change, so a whole store is rescheduled in short transactions.
+    func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String?
+
+    /// The event clock: the oldest of the newest event times recorded per input partition (a
+    /// watermark), nil before any event.
+    func eventClock() async throws -> Timestamp?
+
+    /// A small named value the workers keep in the store (e.g. which churn rules the review
+    /// times were computed with).
+    func setting(_ name: String) async throws -> String?
+    func setSetting(_ name: String, to value: String) async throws
 
     /// Takes or renews the right to publish the outbox for `duration`. Only one relay holds it at a
     /// time, so messages of one client are published in the order they were written even when
@@ -74,7 +101,41 @@ public struct StoredModel: Sendable, Equatable {
     }
 }
 
-/// What one ``ClientStore/apply(_:reducer:)`` call did.
+extension ClientStore {
+    /// Applies a batch without scheduling reviews or advancing the event clock.
+    public func apply<Event: ClientEvent>(
+        _ events: [Event], reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
+    ) async throws -> BatchOutcome {
+        try await apply(events, context: BatchContext(), reducer: reducer)
+    }
+}
+
+/// What a batch also does besides applying its events.
+public struct BatchContext: Sendable {
+    /// Sets each changed client's next churn review (nil: the review times are left as they are).
+    public var schedule: (@Sendable (ClientState) -> Timestamp?)?
+    /// The newest event time of the batch per input source (`topic/partition`), for the event clock.
+    public var newestEventTimes: [String: Timestamp]
+
+    public init(schedule: (@Sendable (ClientState) -> Timestamp?)? = nil, newestEventTimes: [String: Timestamp] = [:]) {
+        self.schedule = schedule
+        self.newestEventTimes = newestEventTimes
+    }
+}
+
+/// What one ``ClientStore/reviewDueClients(now:limit:review:)`` call did.
+public struct ReviewOutcome: Sendable, Equatable {
+    /// Clients that were due and were reviewed.
+    public var reviewed: Int = 0
+    public var statusChanges: Int = 0
+    public var churnRisks: Int = 0
+    public var tasks: Int = 0
+    public var suppressedTasks: Int = 0
+
+    public init() {}
+}
+
+/// What one ``ClientStore/apply(_:context:reducer:)`` call did.
 public struct BatchOutcome: Sendable, Equatable {
     /// Events applied for the first time.
     public var accepted: Int
@@ -84,6 +145,8 @@ public struct BatchOutcome: Sendable, Equatable {
     public var tasks: Int
     /// Tasks held back by a policy (recorded, not published).
     public var suppressedTasks: Int
+    /// `churn-risk` events written.
+    public var churnRisks: Int = 0
     /// Clients erased by this batch.
     public var erasures: Int
     /// Accepted events ignored because their client was erased.

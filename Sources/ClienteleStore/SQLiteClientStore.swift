@@ -62,24 +62,42 @@ public final class SQLiteClientStore: ClientStore {
     }
 
     public func apply<Event: ClientEvent>(
-        _ events: [Event], reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
+        _ events: [Event], context: BatchContext, reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
     ) async throws -> BatchOutcome {
         guard !events.isEmpty else { return BatchOutcome() }
-        return try await pool.writeWithoutTransaction { db in
-            var outcome = BatchOutcome()
+        return try await immediateTransaction { db in
+            try Self.advanceEventClock(context.newestEventTimes, in: db)
+            return try Self.apply(events, schedule: context.schedule, reducer: reducer, in: db)
+        }
+    }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction (the write lock taken up front, so two
+    /// processes never both read a row and then both write it).
+    private func immediateTransaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in
+            var result: T?
             try db.inTransaction(.immediate) {
-                outcome = try Self.apply(events, reducer: reducer, in: db)
+                result = try body(db)
                 return .commit
             }
-            return outcome
+            return result!
         }
+    }
+
+    private static func advanceEventClock(_ times: [String: Timestamp], in db: Database) throws {
+        guard !times.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO event_clock (source, newest_at) VALUES (?, ?)
+            ON CONFLICT (source) DO UPDATE SET newest_at = max(newest_at, excluded.newest_at)
+            """)
+        for (source, time) in times { try statement.execute(arguments: [source, time.millisecondsSinceEpoch]) }
     }
 
     /// Rows per multi-row statement: few statements per batch, well under SQLite's variable limit.
     static let rowsPerStatement = 400
 
     private static func apply<Event: ClientEvent>(
-        _ events: [Event], reducer: (Event, inout ClientState) -> [ClientEffect], in db: Database
+        _ events: [Event], schedule: ((ClientState) -> Timestamp?)?, reducer: (Event, inout ClientState) -> [ClientEffect], in db: Database
     ) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         // 1. Idempotency records: the ids returned are the events never seen before.
@@ -151,13 +169,105 @@ public final class SQLiteClientStore: ClientStore {
             }
         }
         try recordPurchaseDays(effects, into: &clients, in: db)
-        try forEachChunk(of: Array(clients.values)) { chunk in
+        if let schedule {
+            for id in clients.keys { clients[id]!.nextReviewAt = schedule(clients[id]!) }
+        }
+        try upsert(Array(clients.values), in: db)
+        try write(effects, in: db, outcome: &outcome)
+        return outcome
+    }
+
+    private static func upsert(_ states: [ClientState], in db: Database) throws {
+        try forEachChunk(of: states) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL(
                 ClientRows.insertPrefix, columns: ClientRows.columnCount, rows: chunk.count, suffix: ClientRows.upsertSuffix))
             try statement.execute(arguments: StatementArguments(chunk.flatMap(ClientRows.values(for:))))
         }
-        try write(effects, in: db, outcome: &outcome)
-        return outcome
+    }
+
+    private static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
+        try Row.fetchAll(statement, arguments: arguments).map(ClientRows.state(from:))
+    }
+
+    // MARK: - Churn reviews
+
+    public func reviewDueClients(
+        now: Timestamp, limit: Int,
+        review: @escaping @Sendable (inout ClientState, [FollowUpTask.Kind: Timestamp]) -> [ClientEffect]
+    ) async throws -> ReviewOutcome {
+        try await immediateTransaction { db in
+            var due = try Self.loadClients(
+                db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE next_review_at <= ? ORDER BY next_review_at LIMIT ?"),
+                arguments: [now.millisecondsSinceEpoch, limit])
+            guard !due.isEmpty else { return ReviewOutcome() }
+            let lastTasks = try Self.newestTasks(of: due.map(\.clientId), in: db)
+            var effects: [ClientEffect] = []
+            for index in due.indices {
+                effects += review(&due[index], lastTasks[due[index].clientId] ?? [:])
+            }
+            try Self.upsert(due, in: db)
+            var batch = BatchOutcome()
+            try Self.write(effects, in: db, outcome: &batch)
+            var outcome = ReviewOutcome()
+            outcome.reviewed = due.count
+            outcome.statusChanges = batch.statusChanges
+            outcome.churnRisks = batch.churnRisks
+            outcome.tasks = batch.tasks
+            outcome.suppressedTasks = batch.suppressedTasks
+            return outcome
+        }
+    }
+
+    /// The newest task of each kind per client, sent or suppressed (what a cooldown counts).
+    private static func newestTasks(of clientIds: [String], in db: Database) throws -> [String: [FollowUpTask.Kind: Timestamp]] {
+        var newest: [String: [FollowUpTask.Kind: Timestamp]] = [:]
+        try forEachChunk(of: clientIds) { chunk in
+            let list = placeholders(chunk.count)
+            let statement = try db.cachedStatement(sql: """
+                SELECT client_id, kind, max(created_at) FROM tasks WHERE client_id IN (\(list)) GROUP BY client_id, kind
+                UNION ALL
+                SELECT client_id, kind, max(created_at) FROM suppressed_tasks WHERE client_id IN (\(list)) GROUP BY client_id, kind
+                """)
+            for row in try Row.fetchAll(statement, arguments: StatementArguments(Array(chunk) + Array(chunk))) {
+                guard let kind = FollowUpTask.Kind(rawValue: row[1]) else { continue }
+                let at = Timestamp(millisecondsSinceEpoch: row[2])
+                newest[row[0], default: [:]][kind] = max(newest[row[0]]?[kind] ?? at, at)
+            }
+        }
+        return newest
+    }
+
+    public func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String? {
+        try await immediateTransaction { db in
+            let clients = try Self.loadClients(
+                db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?"),
+                arguments: [clientId ?? "", limit])
+            let update = try db.cachedStatement(sql: "UPDATE clients SET next_review_at = ? WHERE client_id = ?")
+            for client in clients {
+                let next = schedule(client)
+                if next != client.nextReviewAt {
+                    try update.execute(arguments: [next?.millisecondsSinceEpoch, client.clientId])
+                }
+            }
+            return clients.last?.clientId
+        }
+    }
+
+    public func eventClock() async throws -> Timestamp? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(newest_at) FROM event_clock").map(Timestamp.init(millisecondsSinceEpoch:))
+        }
+    }
+
+    public func setting(_ name: String) async throws -> String? {
+        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+    }
+
+    public func setSetting(_ name: String, to value: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                           arguments: [name, value])
+        }
     }
 
     /// Adds the batch's purchase amounts to `purchase_days` and keeps each client's per-day totals
@@ -308,6 +418,7 @@ public final class SQLiteClientStore: ClientStore {
                 outcome.tasks += 1
                 outbox.append((OutputTopic.followUpTasks, task.clientId, task.payload, task.taskId))
             case .churnRisk(let risk):
+                outcome.churnRisks += 1
                 outbox.append((OutputTopic.churnRisk, risk.clientId, risk.payload, risk.eventId))
             case .task, .taskSuppressed, .purchaseDay, .erased:
                 continue

@@ -142,6 +142,35 @@ enum SQLiteSchema {
                 ALTER TABLE clients ADD COLUMN purchase_days_amount INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v5: churn reviews, event clock, recent purchase days") { db in
+            try db.execute(sql: """
+                ALTER TABLE clients ADD COLUMN recent_purchase_days TEXT;  -- newest distinct days, comma-separated
+                ALTER TABLE clients ADD COLUMN next_review_at INTEGER;     -- when the churn rules next look
+                -- The sweep reads only the due clients.
+                CREATE INDEX clients_by_next_review ON clients(next_review_at) WHERE next_review_at IS NOT NULL;
+                -- Task cooldowns: the newest task of a kind per client.
+                CREATE INDEX tasks_by_client_kind ON tasks(client_id, kind, created_at);
+
+                -- Newest event time per input partition; the event clock is the oldest of them.
+                CREATE TABLE event_clock (
+                    source TEXT PRIMARY KEY NOT NULL,
+                    newest_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE settings (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    value TEXT NOT NULL
+                ) WITHOUT ROWID;
+
+                -- Clients stored before this version: their newest purchase days.
+                UPDATE clients SET recent_purchase_days = recent.days
+                FROM (SELECT client_id, group_concat(day) AS days FROM (
+                          SELECT client_id, day, row_number() OVER (PARTITION BY client_id ORDER BY day DESC) AS n
+                          FROM purchase_days)
+                      WHERE n <= 21 GROUP BY client_id) AS recent
+                WHERE recent.client_id = clients.client_id;
+                """)
+        }
         return migrator
     }
 }

@@ -28,14 +28,17 @@ struct ContactWorkerProcessTests {
         defer { reference.remove() }
         let purchaseRules = PurchaseRules()
         let contactRules = ContactRules()
+        // The workers schedule churn reviews with the default sector and no model: so does the reference.
+        let churn = ChurnPolicy(rules: RecencyRules(sector: SectorLimits(name: "general", atRiskAfterDays: 90, passiveAfterDays: 365)), models: nil)
+        let context = BatchContext(schedule: { churn.nextReview(for: $0) })
         let all = (purchases.map { ($0.json, true) } + contacts.map { ($0.json, false) }).shuffled(using: &random)
         for (json, isPurchase) in all {
             if isPurchase {
                 let event = try PurchaseEvent.decode(Array(json.utf8))
-                _ = try await reference.store.apply([event]) { purchaseRules.apply($0, to: &$1) }
+                _ = try await reference.store.apply([event], context: context) { purchaseRules.apply($0, to: &$1) }
             } else {
                 let event = try ContactEvent.decode(Array(json.utf8))
-                _ = try await reference.store.apply([event]) { contactRules.apply($0, to: &$1) }
+                _ = try await reference.store.apply([event], context: context) { contactRules.apply($0, to: &$1) }
             }
         }
         let live = try broker.store()

@@ -1,0 +1,127 @@
+import ClienteleDomain
+import ClienteleStore
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// Detects churn by time passing: sweeps the clients whose next review is due and lets the churn
+/// policy move them to `at_risk`/`passive` (or back), with `churn-risk` events and tasks, through
+/// the store's outbox.
+///
+/// Each sweep reads only the due clients (an index on the review time), in transactions of
+/// ``ChurnConfiguration/sweepBatchSize``. When the policy changes (a newer model, other settings),
+/// every client's review time is recomputed first, in short transactions. "Now" is the wall clock,
+/// or with `CLIENTELE_CLOCK=event` the store's event clock, so a replay of past data behaves as the
+/// past did. Replicas may run side by side: the store hands each due client to one reviewer.
+public final class ChurnWorker: Service, Sendable {
+    private let store: any ClientStore
+    private let policies: ChurnPolicySource
+    private let relay: OutboxRelay?
+    private let clock: WorkerConfiguration.Clock
+    private let configuration: ChurnConfiguration
+    private let logger: Logger
+    private let reviewed = Counter(label: "clientele_churn_reviews_total")
+    private let lapses = Counter(label: "clientele_churn_risks_total")
+    private let sweepDuration = Timer(label: "clientele_churn_sweep_duration_seconds")
+
+    /// The store setting that records which policy the stored review times were computed with.
+    static let scheduleSetting = "churn.review_schedule"
+    /// Clients rescheduled per transaction.
+    static let rescheduleChunk = 5000
+
+    public init(
+        store: any ClientStore, policies: ChurnPolicySource, relay: OutboxRelay?, clock: WorkerConfiguration.Clock,
+        configuration: ChurnConfiguration, logger: Logger
+    ) {
+        self.store = store
+        self.policies = policies
+        self.relay = relay
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        logger.info("sweeping", metadata: [
+            "clock": "\(clock.rawValue)", "sector": "\(configuration.rules.sector.name)",
+            "intervalMs": "\(configuration.sweepInterval / .milliseconds(1))",
+        ])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await sweepOnce()
+            } catch {
+                logger.error("sweep failed; retrying after the interval", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { [interval = configuration.sweepInterval] in
+                    try await Task.sleep(for: interval)
+                }
+            } catch {
+                break
+            }
+        }
+        logger.info("churn sweeps stopped")
+    }
+
+    /// One sweep: reschedule if the policy changed, then review every client due by now.
+    /// Returns what the reviews did.
+    @discardableResult
+    public func sweepOnce() async throws -> ReviewOutcome {
+        let policy = await policies.current()
+        try await rescheduleIfNeeded(policy)
+        guard let now = try await now() else { return ReviewOutcome() }
+        let started = ContinuousClock.now
+        var total = ReviewOutcome()
+        while !Task.isShuttingDownGracefully {
+            let outcome = try await store.reviewDueClients(now: now, limit: configuration.sweepBatchSize) { client, lastTasks in
+                policy.review(&client, now: now, lastTaskAt: lastTasks)
+            }
+            total.reviewed += outcome.reviewed
+            total.statusChanges += outcome.statusChanges
+            total.churnRisks += outcome.churnRisks
+            total.tasks += outcome.tasks
+            total.suppressedTasks += outcome.suppressedTasks
+            if outcome.statusChanges + outcome.tasks + outcome.churnRisks > 0 { relay?.wake() }
+            if outcome.reviewed < configuration.sweepBatchSize { break }
+        }
+        if total.reviewed > 0 {
+            reviewed.increment(by: total.reviewed)
+            lapses.increment(by: total.churnRisks)
+            sweepDuration.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+            logger.debug("sweep", metadata: [
+                "now": "\(now)", "reviewed": "\(total.reviewed)", "statusChanges": "\(total.statusChanges)",
+                "churnRisks": "\(total.churnRisks)", "tasks": "\(total.tasks)", "suppressed": "\(total.suppressedTasks)",
+            ])
+        }
+        return total
+    }
+
+    /// The wall clock, or the store's event clock (nil before any event: nothing to judge yet).
+    func now() async throws -> Timestamp? {
+        switch clock {
+        case .wall: Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        case .event: try await store.eventClock()
+        }
+    }
+
+    /// Recomputes every client's next review when the stored ones were computed with another
+    /// policy (first start, a newer model, changed settings). Interrupted passes start over.
+    func rescheduleIfNeeded(_ policy: ChurnPolicy) async throws {
+        let fingerprint = ChurnPolicySource.fingerprint(policy)
+        guard try await store.setting(Self.scheduleSetting) != fingerprint else { return }
+        let started = ContinuousClock.now
+        var after: String?
+        var count = 0
+        repeat {
+            after = try await store.rescheduleReviews(after: after, limit: Self.rescheduleChunk) { policy.nextReview(for: $0) }
+            count += after == nil ? 0 : Self.rescheduleChunk
+        } while after != nil && !Task.isShuttingDownGracefully
+        guard !Task.isShuttingDownGracefully else { return }
+        try await store.setSetting(Self.scheduleSetting, to: fingerprint)
+        logger.info("review times recomputed", metadata: [
+            "model": "\(policy.models.map { "\($0.label) v\($0.version)" } ?? "none: recency rules")",
+            "clients": "≤\(count)", "seconds": "\((ContinuousClock.now - started) / .seconds(1))",
+        ])
+    }
+}
