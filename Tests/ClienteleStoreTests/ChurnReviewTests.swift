@@ -1,0 +1,135 @@
+import ClienteleDomain
+import ClienteleStore
+import Foundation
+import Testing
+
+@Suite("Churn reviews in the SQLite store")
+struct ChurnReviewTests {
+    static let origin = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!
+    static func day(_ n: Int) -> Timestamp { origin.adding(seconds: Int64(n) * 86_400) }
+
+    /// At risk 10 days after the last purchase, passive after 40 (one- and two-time buyers).
+    let policy = ChurnPolicy(rules: RecencyRules(sector: SectorLimits(name: "test", atRiskAfterDays: 10, passiveAfterDays: 40)), models: nil)
+    var context: BatchContext {
+        let policy = policy
+        return BatchContext(schedule: { policy.nextReview(for: $0) })
+    }
+
+    func review(_ store: any ClientStore, at now: Timestamp, limit: Int = 1000) async throws -> ReviewOutcome {
+        let policy = policy
+        return try await store.reviewDueClients(now: now, limit: limit) { client, lastTasks in
+            policy.review(&client, now: now, lastTaskAt: lastTasks)
+        }
+    }
+
+    @Test("a sweep reviews only the due clients, once, and writes statuses, churn-risk events and tasks to the outbox")
+    func sweepReadsOnlyDueClients() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        _ = try await store.apply(
+            [purchase("a", client: "A", day: 0), purchase("b", client: "B", day: 5), purchase("c", client: "C", day: 30)],
+            context: context, reducer: reducer)
+        #expect(try await store.client(id: "A", recent: 0)?.state.nextReviewAt == Self.day(10))
+
+        let first = try await review(store, at: Self.day(12))
+        #expect(first.reviewed == 1)
+        #expect(first.statusChanges == 1 && first.churnRisks == 1 && first.tasks == 1)
+        #expect(try await store.client(id: "A", recent: 0)?.state.status == .atRisk)
+        #expect(try await store.client(id: "B", recent: 0)?.state.status == .new)
+        #expect(try await review(store, at: Self.day(12)).reviewed == 0)
+
+        // Much later: B goes through both levels in one review, A becomes passive, C at risk.
+        let later = try await review(store, at: Self.day(46))
+        #expect(later.reviewed == 3)
+        let statuses = try await ["A", "B", "C"].asyncMap { try await store.client(id: $0, recent: 5)!.state.status }
+        #expect(statuses == [.passive, .passive, .atRisk])
+        let topics = try await store.pendingOutbox(limit: 100).map(\.topic)
+        #expect(topics.filter { $0 == OutputTopic.churnRisk }.count == 4)
+        let b = try #require(try await store.client(id: "B", recent: 5))
+        #expect(b.recentStatusChanges.map(\.status) == [.passive, .atRisk, .new])
+        #expect(b.recentTasks.map(\.kind) == [.reactivationCampaign, .welcomeNewClient])
+        #expect(b.state.nextReviewAt == nil)
+    }
+
+    @Test("two reviewers on one file never review a client twice")
+    func concurrentReviewers() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let events = (0..<2000).map { purchase("p\($0)", client: "C\($0)", day: $0 % 20) }
+        _ = try await store.apply(events, context: context, reducer: reducer)
+        let other = try database.open()
+        let now = Self.day(25)
+        async let one = sweepAll(store, at: now)
+        async let two = sweepAll(other, at: now)
+        let (a, b) = try await (one, two)
+        #expect(a + b == 1600)  // clients who bought on days 0…15 are at risk by day 25
+        let outbox = try await store.pendingOutbox(limit: 10_000)
+        let risks = outbox.filter { $0.topic == OutputTopic.churnRisk }
+        #expect(risks.count == 1600)
+        #expect(Set(risks.map(\.messageId)).count == 1600)
+        #expect(try await store.summary().clientsByStatus["at_risk"] == 1600)
+    }
+
+    private func sweepAll(_ store: any ClientStore, at now: Timestamp) async throws -> Int {
+        var total = 0
+        while true {
+            let outcome = try await review(store, at: now, limit: 10)
+            total += outcome.reviewed
+            if outcome.reviewed == 0 { return total }
+            await Task.yield()
+        }
+    }
+
+    @Test("the cooldown counts the tasks already in the store")
+    func cooldown() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        _ = try await store.apply([purchase("1", client: "A", day: 0)], context: context, reducer: reducer)
+        #expect(try await review(store, at: Self.day(11)).tasks == 1)  // retention_offer
+        _ = try await store.apply([purchase("2", client: "A", day: 12)], context: context, reducer: reducer)
+        #expect(try await store.client(id: "A", recent: 0)?.state.status == .active)
+        let again = try await review(store, at: Self.day(23))
+        #expect(again.statusChanges == 1 && again.churnRisks == 1)
+        #expect(again.tasks == 0)  // the offer of day 11 is 12 days old
+        let kinds = try #require(try await store.client(id: "A", recent: 10)).recentTasks.map(\.kind)
+        #expect(kinds.filter { $0 == .retentionOffer }.count == 1)
+    }
+
+    @Test("rescheduling fills in review times; the event clock is the oldest partition's newest event")
+    func rescheduleAndClock() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let events = (0..<25).map { purchase("p\($0)", client: String(format: "C%02d", $0), day: $0) }
+        _ = try await store.apply(events, context: BatchContext(newestEventTimes: ["purchases/0": Self.day(24), "purchases/1": Self.day(7)]), reducer: reducer)
+        #expect(try await store.client(id: "C03", recent: 0)?.state.nextReviewAt == nil)
+        #expect(try await store.eventClock() == Self.day(7))
+        _ = try await store.apply([purchase("x", client: "C00", day: 1)], context: BatchContext(newestEventTimes: ["purchases/1": Self.day(30)]), reducer: reducer)
+        #expect(try await store.eventClock() == Self.day(24))
+
+        let policy = policy
+        var after: String?
+        var rounds = 0
+        repeat {
+            after = try await store.rescheduleReviews(after: after, limit: 10) { policy.nextReview(for: $0) }
+            rounds += 1
+        } while after != nil
+        #expect(rounds == 4)  // 10 + 10 + 5, then an empty round
+        #expect(try await store.client(id: "C03", recent: 0)?.state.nextReviewAt == Self.day(13))
+        #expect(try await store.setting("x") == nil)
+        try await store.setSetting("x", to: "1")
+        try await store.setSetting("x", to: "2")
+        #expect(try await store.setting("x") == "2")
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
