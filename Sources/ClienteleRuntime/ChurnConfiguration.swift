@@ -25,6 +25,22 @@ public struct ChurnConfiguration: Sendable {
             passive_after_days: 365
         """
 
+    /// Settings given directly (benchmarks, tools); workers read them with ``WorkerConfiguration/load(workerName:defaultHTTPPort:environment:)``.
+    public init(
+        rules: RecencyRules, settings: ChurnSettings = ChurnSettings(), modelKind: BGNBDModel.Variant = .mbgnbd,
+        modelRefresh: Duration = .seconds(30), sweepInterval: Duration = .seconds(1), sweepBatchSize: Int = 5000,
+        purchaseRules: PurchaseRules = PurchaseRules()
+    ) {
+        self.rules = rules
+        self.sectorsSource = "given"
+        self.settings = settings
+        self.modelKind = modelKind
+        self.modelRefresh = modelRefresh
+        self.sweepInterval = sweepInterval
+        self.sweepBatchSize = sweepBatchSize
+        self.purchaseRules = purchaseRules
+    }
+
     init(reader: SettingsReader, purchaseRules: PurchaseRules, environment: [String: String]) throws {
         self.purchaseRules = purchaseRules
         let catalog: SectorCatalog

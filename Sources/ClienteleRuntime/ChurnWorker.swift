@@ -71,6 +71,15 @@ public final class ChurnWorker: Service, Sendable {
         let policy = await policies.current()
         try await rescheduleIfNeeded(policy)
         guard let now = try await now() else { return ReviewOutcome() }
+        return try await sweep(at: now, policy: policy)
+    }
+
+    /// Reviews every client due by `now` with the current policy (no rescheduling).
+    public func sweep(at now: Timestamp) async throws -> ReviewOutcome {
+        try await sweep(at: now, policy: await policies.current())
+    }
+
+    private func sweep(at now: Timestamp, policy: ChurnPolicy) async throws -> ReviewOutcome {
         let started = ContinuousClock.now
         var total = ReviewOutcome()
         while !Task.isShuttingDownGracefully {
@@ -107,7 +116,7 @@ public final class ChurnWorker: Service, Sendable {
 
     /// Recomputes every client's next review when the stored ones were computed with another
     /// policy (first start, a newer model, changed settings). Interrupted passes start over.
-    func rescheduleIfNeeded(_ policy: ChurnPolicy) async throws {
+    public func rescheduleIfNeeded(_ policy: ChurnPolicy) async throws {
         let fingerprint = ChurnPolicySource.fingerprint(policy)
         guard try await store.setting(Self.scheduleSetting) != fingerprint else { return }
         let started = ContinuousClock.now
