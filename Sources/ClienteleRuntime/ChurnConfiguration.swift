@@ -14,6 +14,8 @@ public struct ChurnConfiguration: Sendable {
     public var modelRefresh: Duration
     public var sweepInterval: Duration
     public var sweepBatchSize: Int
+    /// Event clock: a partition not advanced for this long (wall time) no longer holds it back.
+    public var eventClockIdle: Duration
     public var purchaseRules: PurchaseRules
 
     /// Used when no sectors file is configured and `config/sectors.yaml` is not in the working
@@ -38,6 +40,7 @@ public struct ChurnConfiguration: Sendable {
         self.modelRefresh = modelRefresh
         self.sweepInterval = sweepInterval
         self.sweepBatchSize = sweepBatchSize
+        self.eventClockIdle = .seconds(30)
         self.purchaseRules = purchaseRules
     }
 
@@ -70,6 +73,7 @@ public struct ChurnConfiguration: Sendable {
         modelRefresh = .seconds(try reader.integer("clientele.model.refresh.seconds", default: 30, in: 1...86_400))
         sweepInterval = .milliseconds(try reader.integer("clientele.sweep.interval.ms", default: 1000, in: 10...3_600_000))
         sweepBatchSize = try reader.integer("clientele.sweep.batch.size", default: 5000, in: 1...100_000)
+        eventClockIdle = .seconds(try reader.integer("clientele.event.clock.idle.seconds", default: 30, in: 1...86_400))
     }
 
     /// The policy with the given models (nil: the recency rules alone).

@@ -110,7 +110,7 @@ public final class ChurnWorker: Service, Sendable {
     func now() async throws -> Timestamp? {
         switch clock {
         case .wall: Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-        case .event: try await store.eventClock()
+        case .event: try await store.eventClock(idleAfter: configuration.eventClockIdle)
         }
     }
 

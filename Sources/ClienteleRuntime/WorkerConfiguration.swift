@@ -41,6 +41,7 @@ import Logging
 /// | `CLIENTELE_MODEL_REFRESH_SECONDS` | how often workers look for a newer fitted model | 30 |
 /// | `CLIENTELE_SWEEP_INTERVAL_MS` | churn-worker: pause between sweeps | 1000 |
 /// | `CLIENTELE_SWEEP_BATCH_SIZE` | churn-worker: clients reviewed per transaction | 5000 |
+/// | `CLIENTELE_EVENT_CLOCK_IDLE_SECONDS` | event clock: a partition not advancing this long stops holding it back | 30 |
 public struct WorkerConfiguration: Sendable {
     public enum Clock: String, Sendable { case wall, event }
 

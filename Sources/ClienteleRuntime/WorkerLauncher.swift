@@ -106,7 +106,7 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
     /// The worker stops consuming first and the relay then publishes what the last batches wrote.
     /// Either service ending ends the group.
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([relay, worker], signals: signals, logger: logger)
+        Self.group([StoreMaintenance(store: store, logger: logger), relay, worker], signals: signals, logger: logger)
     }
 }
 
@@ -133,6 +133,6 @@ public struct ChurnServices: WorkerAssembly {
     }
 
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([relay, worker], signals: signals, logger: logger)
+        Self.group([StoreMaintenance(store: store, logger: logger), relay, worker], signals: signals, logger: logger)
     }
 }

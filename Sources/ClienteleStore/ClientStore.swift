@@ -37,8 +37,17 @@ public protocol ClientStore: Sendable {
     func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String?
 
     /// The event clock: the oldest of the newest event times recorded per input partition (a
-    /// watermark), nil before any event.
-    func eventClock() async throws -> Timestamp?
+    /// watermark, so a partition the consumers have not caught up on holds it back), leaving out
+    /// partitions idle — not advanced for `idleAfter` (wall time) while others advanced. Nil
+    /// before any event.
+    func eventClock(idleAfter: Duration) async throws -> Timestamp?
+
+    /// How many clients are due for a churn review by `now` (the sweep's backlog).
+    func dueReviewCount(at now: Timestamp) async throws -> Int
+
+    /// Background upkeep the workers run every second (SQLite: copy the write-ahead log into the
+    /// database file, off the write path).
+    func performMaintenance() async throws
 
     /// A small named value the workers keep in the store (e.g. which churn rules the review
     /// times were computed with).

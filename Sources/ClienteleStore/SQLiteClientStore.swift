@@ -9,6 +9,8 @@ import GRDB
 /// `busyTimeout` for the lock.
 public final class SQLiteClientStore: ClientStore {
     private let pool: DatabasePool
+    /// A connection of its own for WAL checkpoints, which then run beside the writer.
+    private let checkpointer: DatabaseQueue
     /// The file's path.
     public let path: String
 
@@ -21,14 +23,20 @@ public final class SQLiteClientStore: ClientStore {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             // Freed pages are zeroed, so erased personal data does not linger in the file.
             try db.execute(sql: "PRAGMA secure_delete = ON")
-            // A page cache that holds the hot client pages, and fewer, larger checkpoints: pages
-            // rewritten by consecutive batches reach the main file once per checkpoint.
+            // A page cache that holds the hot client pages.
             try db.execute(sql: "PRAGMA cache_size = -65536")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
+            // Checkpoints run on their own connection (``performMaintenance()``), so a commit does
+            // not copy the WAL into the main file; this only bounds the WAL (1 GiB) when nothing
+            // calls it.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 262144")
         }
+        var checkpointing = Configuration()
+        checkpointing.busyMode = .timeout(1)
+        checkpointing.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrate(pool)
+            checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite database at '\(path)': \(Self.describe(error))")
         }
@@ -87,10 +95,11 @@ public final class SQLiteClientStore: ClientStore {
     private static func advanceEventClock(_ times: [String: Timestamp], in db: Database) throws {
         guard !times.isEmpty else { return }
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO event_clock (source, newest_at) VALUES (?, ?)
-            ON CONFLICT (source) DO UPDATE SET newest_at = max(newest_at, excluded.newest_at)
+            INSERT INTO event_clock (source, newest_at, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET newest_at = max(newest_at, excluded.newest_at), updated_at = excluded.updated_at
             """)
-        for (source, time) in times { try statement.execute(arguments: [source, time.millisecondsSinceEpoch]) }
+        let wall = Int64(Date().timeIntervalSince1970 * 1000)
+        for (source, time) in times { try statement.execute(arguments: [source, time.millisecondsSinceEpoch, wall]) }
     }
 
     /// Rows per multi-row statement: few statements per batch, well under SQLite's variable limit.
@@ -205,7 +214,7 @@ public final class SQLiteClientStore: ClientStore {
             for index in due.indices {
                 effects += review(&due[index], lastTasks[due[index].clientId] ?? [:])
             }
-            try Self.upsert(due, in: db)
+            try Self.updateReviewed(due, in: db)
             var batch = BatchOutcome()
             try Self.write(effects, in: db, outcome: &batch)
             var outcome = ReviewOutcome()
@@ -215,6 +224,25 @@ public final class SQLiteClientStore: ClientStore {
             outcome.tasks = batch.tasks
             outcome.suppressedTasks = batch.suppressedTasks
             return outcome
+        }
+    }
+
+    /// A review changes the status and the next review time only: a narrow upsert.
+    private static func updateReviewed(_ clients: [ClientState], in db: Database) throws {
+        try forEachChunk(of: clients) { chunk in
+            let statement = try db.cachedStatement(sql: insertSQL(
+                "INSERT INTO clients (client_id, status, status_changed_at, next_review_at)", columns: 4, rows: chunk.count,
+                suffix: """
+                    ON CONFLICT (client_id) DO UPDATE SET status = excluded.status,
+                    status_changed_at = excluded.status_changed_at, next_review_at = excluded.next_review_at
+                    """))
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            arguments.reserveCapacity(chunk.count * 4)
+            for client in chunk {
+                arguments += [client.clientId, client.status?.rawValue, client.statusChangedAt?.millisecondsSinceEpoch,
+                              client.nextReviewAt?.millisecondsSinceEpoch]
+            }
+            try statement.execute(arguments: StatementArguments(arguments))
         }
     }
 
@@ -253,9 +281,18 @@ public final class SQLiteClientStore: ClientStore {
         }
     }
 
-    public func eventClock() async throws -> Timestamp? {
+    public func eventClock(idleAfter: Duration) async throws -> Timestamp? {
+        let idle = idleAfter.components.seconds * 1000 + idleAfter.components.attoseconds / 1_000_000_000_000_000
+        return try await pool.read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT min(newest_at) FROM event_clock WHERE updated_at >= (SELECT max(updated_at) FROM event_clock) - ?
+                """, arguments: [idle]).map(Timestamp.init(millisecondsSinceEpoch:))
+        }
+    }
+
+    public func dueReviewCount(at now: Timestamp) async throws -> Int {
         try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(newest_at) FROM event_clock").map(Timestamp.init(millisecondsSinceEpoch:))
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM clients WHERE next_review_at <= ?", arguments: [now.millisecondsSinceEpoch]) ?? 0
         }
     }
 
@@ -494,6 +531,14 @@ public final class SQLiteClientStore: ClientStore {
         // An erased client's id was in the outbox until now: flush the WAL into the (zeroed)
         // main file and truncate it, so no copy of the id is left in either file.
         if publishedTombstones { try await purgeWriteAheadLog() }
+    }
+
+    /// Copies the WAL into the database file (a passive checkpoint on a connection of its own:
+    /// the writer carries on meanwhile). The workers call it every second.
+    public func performMaintenance() async throws {
+        try await checkpointer.writeWithoutTransaction { db in
+            _ = try? db.checkpoint(.passive)
+        }
     }
 
     /// Checkpoints the WAL into the database file and truncates it (best effort while readers

@@ -18,10 +18,12 @@ public enum CDNOWFormat {
     public struct Event: Sendable {
         public var clientId: String
         public var eventId: String
+        public var occurredAt: Timestamp
         public var json: String
     }
 
-    /// Converts every line; throws at the first line that is not a CDNOW transaction.
+    /// Converts every line, in file order (the files are sorted by customer); throws at the first
+    /// line that is not a CDNOW transaction.
     public static func events(from text: String, clientPrefix: String = "CDNOW-") throws(LineError) -> [Event] {
         var events: [Event] = []
         var lineNumber = 0
@@ -55,7 +57,7 @@ public enum CDNOWFormat {
             json.add("currency", "USD")
             json.add("items", cds)
             json.add("channel", "web")
-            events.append(Event(clientId: clientId, eventId: eventId, json: json.json))
+            events.append(Event(clientId: clientId, eventId: eventId, occurredAt: day, json: json.json))
         }
         return events
     }

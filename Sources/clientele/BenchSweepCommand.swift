@@ -23,6 +23,8 @@ struct BenchSweepCommand: AsyncParsableCommand {
     @Option(help: "Clients reviewed per transaction.") var batchSize = 5000
     @Flag(help: "Fit the models on the seeded store and judge churn with them.") var model = false
     @Option(help: "Store URL (a fresh SQLite file by default).") var database = "sqlite:bench-output/sweep-bench.sqlite"
+    @Flag(name: .customLong("reuse-seed"), help: "Keep the seeded store as FILE.seed and start from a copy of it next time (SQLite only).")
+    var reuseSeed = false
 
     func run() async throws {
         guard clients > 0, duePercent >= 0, duePercent <= 100 else { throw ValidationError("--clients must be positive and --due-percent 0–100") }
@@ -31,6 +33,14 @@ struct BenchSweepCommand: AsyncParsableCommand {
         if case .sqlite(let path, _) = url {
             try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        var seeded = false
+        if reuseSeed, case .sqlite(let path, _) = url, FileManager.default.fileExists(atPath: path + ".seed") {
+            try FileManager.default.copyItem(atPath: path + ".seed", toPath: path)
+            // Written back to disk now, not during the measured sweep.
+            try FileHandle(forUpdating: URL(fileURLWithPath: path)).synchronize()
+            seeded = true
+            print("starting from the seeded store \(path).seed")
         }
         let store = try StoreOpener.open(url)
         let sector = SectorLimits(name: "general", atRiskAfterDays: 90, passiveAfterDays: 365)
@@ -43,7 +53,7 @@ struct BenchSweepCommand: AsyncParsableCommand {
         let rules = PurchaseRules()
         let policy = churn.policy(models: nil)
         let context = BatchContext(schedule: { policy.nextReview(for: $0) })
-        let purchaseDays = model ? modelHistories(today: today) : ruleHistories(today: today)
+        let purchaseDays = seeded ? [] : model ? modelHistories(today: today) : ruleHistories(today: today)
         var generator = SystemRandomNumberGenerator()
         var batch: [PurchaseEvent] = []
         var events = 0
@@ -59,9 +69,20 @@ struct BenchSweepCommand: AsyncParsableCommand {
                 events += batch.count
                 _ = try await store.apply(batch, context: context) { rules.apply($0, to: &$1) }
                 batch.removeAll(keepingCapacity: true)
+                // As the outbox relay would: what was written is published and removed.
+                while case let pending = try await store.pendingOutbox(limit: 50_000), !pending.isEmpty {
+                    try await store.markPublished(pending.map(\.id))
+                }
             }
         }
-        print(String(format: "seeded %d clients (%d purchases) in %.1f s", clients, events, (ContinuousClock.now - seedStarted) / .seconds(1)))
+        if !seeded {
+            print(String(format: "seeded %d clients (%d purchases) in %.1f s", clients, events, (ContinuousClock.now - seedStarted) / .seconds(1)))
+            if reuseSeed, case .sqlite(let path, _) = url {
+                try await (store as? SQLiteClientStore)?.purgeWriteAheadLog()
+                try? FileManager.default.removeItem(atPath: path + ".seed")
+                try FileManager.default.copyItem(atPath: path, toPath: path + ".seed")
+            }
+        }
 
         let policies = ChurnPolicySource(configuration: churn, store: store, logger: Logger(label: "bench-sweep"))
         if model {
@@ -87,20 +108,29 @@ struct BenchSweepCommand: AsyncParsableCommand {
         if model {
             // The model makes many clients due at once (everyone it judges lapsed); a live worker
             // clears that once, then sweeps only those crossing since its last sweep.
-            let catchUp = try await timedSweep(worker, at: now, label: "catch-up sweep at the calibration end")
+            let catchUp = try await timedSweep(worker, store: store, at: now, label: "catch-up sweep at the calibration end")
             _ = catchUp
             for days in [1, 3, 7] {
-                try await timedSweep(worker, at: now.adding(seconds: Int64(days) * 86_400), label: "sweep \(days) day(s) later")
+                try await timedSweep(worker, store: store, at: now.adding(seconds: Int64(days) * 86_400), label: "sweep \(days) day(s) later")
             }
         } else {
-            try await timedSweep(worker, at: now, label: "sweep")
+            try await timedSweep(worker, store: store, at: now, label: "sweep")
         }
         let again = try await worker.sweep(at: now)
         print("another sweep at the same time: \(again.reviewed) clients due")
     }
 
+    /// Times one sweep, with the store's maintenance (WAL checkpoints) running every second beside
+    /// it as in a worker process.
     @discardableResult
-    private func timedSweep(_ worker: ChurnWorker, at now: Timestamp, label: String) async throws -> ReviewOutcome {
+    private func timedSweep(_ worker: ChurnWorker, store: any ClientStore, at now: Timestamp, label: String) async throws -> ReviewOutcome {
+        let maintenance = Task {
+            while !Task.isCancelled {
+                try? await store.performMaintenance()
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        defer { maintenance.cancel() }
         let started = ContinuousClock.now
         let outcome = try await worker.sweep(at: now)
         let seconds = (ContinuousClock.now - started) / .seconds(1)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClienteleDomain
+import ClienteleRuntime
 import ClienteleStore
 import Foundation
 
@@ -37,31 +38,30 @@ struct ClientCommand: AsyncParsableCommand {
     }
 }
 
-/// P(alive), expected purchases and CLV of one client from the newest fitted models.
+/// A client's churn standing at one moment (from the newest fitted model, or the recency rules
+/// before one exists), expected purchases and CLV.
 struct ModelFigures {
-    var model: String
-    var probabilityAlive: Double
-    var expectedPurchases90Days: Double
-    var clv: Double?
+    var assessment: ChurnAssessment
+    var expectedPurchases90Days: Double?
+    /// `mbgnbd v3 (as of 1998-06-30)`, or nil under the recency rules.
+    var model: String?
 
     static func compute(for state: ClientState, at now: Timestamp, store: any ClientStore) async throws -> ModelFigures? {
-        let candidates = [try await store.newestModel(kind: "mbgnbd"), try await store.newestModel(kind: "bgnbd")].compactMap { $0 }
-        guard let stored = candidates.max(by: { $0.version < $1.version }),
-              let variant = BGNBDModel.Variant(rawValue: stored.kind),
-              let r = stored.parameters["r"], let alpha = stored.parameters["alpha"],
-              let a = stored.parameters["a"], let b = stored.parameters["b"],
-              let history = state.purchaseDays.summary(asOfDay: now.day)
-        else { return nil }
-        let model = BGNBDModel(parameters: .init(r: r, alpha: alpha, a: a, b: b), variant: variant)
-        var clv: Double?
-        if let spend = try await store.newestModel(kind: "gamma-gamma"), let p = spend.parameters["p"],
-           let q = spend.parameters["q"], let v = spend.parameters["v"] {
-            clv = CustomerLifetimeValue.value(
-                history: history, purchases: model, spend: GammaGammaModel(parameters: .init(p: p, q: q, v: v)))
+        let churn: ChurnConfiguration
+        do {
+            churn = try await WorkerConfiguration.load(workerName: "clientele", defaultHTTPPort: 9100).churn
+        } catch {
+            throw ValidationError("configuration error: \(error)")
+        }
+        let models = try await ChurnPolicySource.newestModels(kind: churn.modelKind, store: store)
+        guard let assessment = churn.policy(models: models).assess(state, at: now) else { return nil }
+        var expected: Double?
+        if let models, let history = state.purchaseDays.summary(asOfDay: now.day), !assessment.basis.hasPrefix("rules:") {
+            expected = models.purchases.expectedPurchases(in: 90.0 / 7, history)
         }
         return ModelFigures(
-            model: "\(stored.kind) v\(stored.version)", probabilityAlive: model.probabilityAlive(history),
-            expectedPurchases90Days: model.expectedPurchases(in: 90.0 / 7, history), clv: clv)
+            assessment: assessment, expectedPurchases90Days: expected,
+            model: models.map { "\($0.purchases.variant.rawValue) v\($0.version) (as of \(String($0.asOf.rfc3339.prefix(10))))" })
     }
 }
 
@@ -93,11 +93,17 @@ enum ClientViewFormat {
         }
         if let score = contacts.lastSatisfaction { lines.append("  satisfaction    \(score.value)/5 on \(score.at)") }
         if let figures {
-            lines.append(String(format: "  P(alive)        %.3f   expected purchases next 90 days %.2f", figures.probabilityAlive, figures.expectedPurchases90Days)
-                + (figures.clv.map { String(format: "   CLV (12 months) %.2f", $0) } ?? "") + "  (\(figures.model))")
-        } else if state.purchaseCount > 0 {
-            lines.append("  P(alive)        no model fitted yet (clientele model fit)")
+            let churn = figures.assessment
+            let standing = churn.level?.rawValue ?? "in good standing"
+            lines.append("  churn           \(standing) by \(churn.basis)" + (figures.model.map { " — \($0)" } ?? " (no model fitted yet: clientele model fit)"))
+            if let p = churn.probabilityAlive {
+                lines.append(String(format: "  P(alive)        %.3f   expected purchases next 90 days %.2f", p, figures.expectedPurchases90Days ?? 0)
+                    + (churn.clv.map { String(format: "   CLV (12 months) %.2f", $0) } ?? ""))
+            }
+            lines.append(String(format: "  value at risk   %.2f%@   risk %.2f", churn.valueAtRisk, currency, churn.risk))
+            lines.append("  at risk from    \(churn.atRiskAt.map(\.rfc3339) ?? "never by time alone")   passive from \(churn.passiveAt.map(\.rfc3339) ?? "never by time alone")")
         }
+        lines.append("  next review     \(state.nextReviewAt.map(\.rfc3339) ?? "none scheduled")")
         lines.append("")
         lines.append("  contact history")
         if contacts.history.isEmpty { lines.append("    (none)") }
@@ -152,10 +158,17 @@ enum ClientViewFormat {
         object.add("lastActivityAt", state.lastActivityAt)
         object.add("complaintCount", contacts.complaintCount)
         object.add("lastSatisfaction", contacts.lastSatisfaction?.value)
-        object.add("pAlive", figures?.probabilityAlive)
+        object.add("churnLevel", figures?.assessment.level?.rawValue)
+        object.add("churnBasis", figures?.assessment.basis)
+        object.add("pAlive", figures?.assessment.probabilityAlive)
+        object.add("risk", figures?.assessment.risk)
+        object.add("valueAtRisk", figures?.assessment.valueAtRisk)
         object.add("expectedPurchases90d", figures?.expectedPurchases90Days)
-        object.add("clv", figures?.clv)
+        object.add("clv", figures?.assessment.clv)
         object.add("model", figures?.model)
+        object.add("atRiskAt", figures?.assessment.atRiskAt)
+        object.add("passiveAt", figures?.assessment.passiveAt)
+        object.add("nextReviewAt", state.nextReviewAt)
         let history = contacts.history.keys.sorted().map { key -> String in
             var entry = JSONObjectWriter()
             entry.add("kind", key.kind)

@@ -40,6 +40,10 @@ struct ModelCommand: AsyncParsableCommand {
             }
             let purchases = BGNBDModel.fit(histories, variant: variant)
             let spend = GammaGammaModel.fit(histories)
+            if let problem = purchases.model.problem {
+                printError("\(variant.rawValue) fit not saved: \(problem)")
+                throw ExitCode(1)
+            }
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             let now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
             let p = purchases.model.parameters

@@ -203,6 +203,18 @@ struct ChurnPolicyTests {
         #expect(statuses(effects) == [.regular])
     }
 
+    @Test("a degenerate fit (the Poisson limit) is refused, and the rules judge instead")
+    func degenerateModel() throws {
+        let degenerate = BGNBDModel(parameters: .init(r: 1.4e150, alpha: 1.7e150, a: 1.5e5, b: 1.7e6), variant: .mbgnbd)
+        #expect(degenerate.problem?.contains("parameter") == true)
+        #expect(models.purchases.problem == nil)
+        let policy = ChurnPolicy(rules: RecencyRules(sector: fashion), models: ChurnModels(
+            purchases: degenerate, spend: nil, version: 1, asOf: Self.start))
+        let state = client(purchasedOn: [0, 5])
+        #expect(policy.assess(state, at: Self.at(day: 10))?.basis == "rules:sector_fashion")
+        #expect(policy.nextReview(for: state) == Self.at(day: 125))
+    }
+
     @Test("prospects and refund-only records are never reviewed; recent days keep the newest 21")
     func eligibility() {
         let policy = ChurnPolicy(rules: RecencyRules(sector: fashion), models: models)

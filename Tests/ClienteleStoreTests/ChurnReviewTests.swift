@@ -106,9 +106,15 @@ struct ChurnReviewTests {
         let events = (0..<25).map { purchase("p\($0)", client: String(format: "C%02d", $0), day: $0) }
         _ = try await store.apply(events, context: BatchContext(newestEventTimes: ["purchases/0": Self.day(24), "purchases/1": Self.day(7)]), reducer: reducer)
         #expect(try await store.client(id: "C03", recent: 0)?.state.nextReviewAt == nil)
-        #expect(try await store.eventClock() == Self.day(7))
+        #expect(try await store.eventClock(idleAfter: .seconds(30)) == Self.day(7))
         _ = try await store.apply([purchase("x", client: "C00", day: 1)], context: BatchContext(newestEventTimes: ["purchases/1": Self.day(30)]), reducer: reducer)
-        #expect(try await store.eventClock() == Self.day(24))
+        #expect(try await store.eventClock(idleAfter: .seconds(30)) == Self.day(24))
+        // A partition that stops advancing stops holding the clock back once idle.
+        try await Task.sleep(for: .milliseconds(20))
+        _ = try await store.apply([purchase("y", client: "C01", day: 2)], context: BatchContext(newestEventTimes: ["purchases/1": Self.day(40)]), reducer: reducer)
+        #expect(try await store.eventClock(idleAfter: .seconds(30)) == Self.day(24))
+        #expect(try await store.eventClock(idleAfter: .milliseconds(10)) == Self.day(40))
+        #expect(try await store.dueReviewCount(at: Self.day(40)) == 0)
 
         let policy = policy
         var after: String?

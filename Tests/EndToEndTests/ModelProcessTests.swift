@@ -34,11 +34,17 @@ struct ModelProcessTests {
 
         let shown = try await ChildProcess.run(
             "clientele", ["client", "show", "CDNOW-0001", "--json", "--as-of", "1997-09-30T23:59:59Z", "--database", broker.databaseURL],
-            directory: broker.directory)
+            environment: ["CLIENTELE_CHURN_MODEL": "bgnbd"], directory: broker.directory)
         guard case .object(let object)? = try? JSONParser.parse(Array(shown.stdout.utf8)),
               case .number(let pAlive)? = object["pAlive"], case .number(let clv)? = object["clv"] else {
             Issue.record("no model figures in: \(shown.stdout)"); return
         }
+        // The worker scheduled the client's next churn review when it applied their purchases.
+        guard case .string(let nextReview)? = object["nextReviewAt"] else {
+            Issue.record("no next review time in: \(shown.stdout)"); return
+        }
+        #expect(Timestamp(rfc3339: nextReview) != nil)
+        #expect(object["churnBasis"] == .string("bgnbd:1997-09-30"))
         let probability = try #require(Double(pAlive))
         #expect(probability > 0 && probability <= 1)
         #expect((Double(clv) ?? 0) > 0)

@@ -29,6 +29,17 @@ public struct BGNBDModel: Sendable, Equatable {
     public var parameters: Parameters
     public var variant: Variant
 
+    /// Why these parameters cannot be used to judge clients (nil when they can): each must be a
+    /// finite number between 1e-6 and 1e6. A fit on data with too little repeat buying drifts
+    /// to such extremes (the Poisson limit r, α → ∞, or a → ∞).
+    public var problem: String? {
+        let p = parameters
+        for (name, value) in [("r", p.r), ("alpha", p.alpha), ("a", p.a), ("b", p.b)] where !(value.isFinite && value >= 1e-6 && value <= 1e6) {
+            return "parameter \(name) = \(value) is outside 1e-6…1e6: the data have too little repeat buying (or too short a history) for this model"
+        }
+        return nil
+    }
+
     public init(parameters: Parameters, variant: Variant) {
         self.parameters = parameters
         self.variant = variant

@@ -164,7 +164,8 @@ public struct ChurnPolicy: Sendable, Equatable {
         let model = models.purchases
         let x = Double(client.purchaseDays.count - 1)
         let tx = Double(lastDay - firstDay) / 7
-        guard model.variant == .mbgnbd || x > 0 else { return nil }  // BG/NBD one-time buyers: the rules decide
+        // BG/NBD one-time buyers, and parameters no fit should have produced: the rules decide.
+        guard model.variant == .mbgnbd || x > 0, model.problem == nil else { return nil }
         let origin = Double(Timestamp(day: firstDay).millisecondsSinceEpoch)
         // Service use after the last purchase shifts the clock: silence is measured from it.
         let lastPurchase = client.lastPurchaseAt ?? lastActivity
@@ -174,6 +175,8 @@ public struct ChurnPolicy: Sendable, Equatable {
         func crossing(_ threshold: Double) -> Timestamp? {
             guard threshold > 0, threshold < 1, let age = model.ageWhenProbabilityAliveFalls(to: threshold, summary) else { return nil }
             let at = max(floor, origin + max(age, tx) * Self.millisecondsPerWeek + shift)
+            // Beyond any date a timestamp holds: never, in practice.
+            guard at.isFinite, at < 1e15 else { return nil }
             return Timestamp(millisecondsSinceEpoch: Int64(at.rounded(.up)))
         }
         let s = settings
@@ -191,7 +194,10 @@ public struct ChurnPolicy: Sendable, Equatable {
     /// The client's standing at `time` (thresholds only, no hysteresis), with the figures a
     /// `churn-risk` event and `clientele client show` report. Nil for prospects.
     public func assess(_ client: ClientState, at time: Timestamp) -> ChurnAssessment? {
-        guard let curve = curve(for: client) else { return nil }
+        curve(for: client).map { assess(client, curve: $0, at: time) }
+    }
+
+    private func assess(_ client: ClientState, curve: Curve, at time: Timestamp) -> ChurnAssessment {
         let level: ClientStatus? =
             curve.passiveAt.map { time >= $0 } == true ? .passive : curve.atRiskAt.map { time >= $0 } == true ? .atRisk : nil
         let pAlive = curve.probabilityAlive(time)
@@ -238,7 +244,11 @@ public struct ChurnPolicy: Sendable, Equatable {
     /// (a late purchase, a refit) is due at once, unless `notBefore` (the review that just looked)
     /// is already past the moment they could have returned.
     public func nextReview(for client: ClientState, notBefore: Timestamp? = nil) -> Timestamp? {
-        guard let curve = curve(for: client), let status = client.status else { return nil }
+        curve(for: client).flatMap { nextReview(for: client, curve: $0, notBefore: notBefore) }
+    }
+
+    private func nextReview(for client: ClientState, curve: Curve, notBefore: Timestamp?) -> Timestamp? {
+        guard let status = client.status else { return nil }
         let since = max(client.statusChangedAt ?? Timestamp(millisecondsSinceEpoch: 0), notBefore ?? Timestamp(millisecondsSinceEpoch: 0))
         switch status {
         case .atRisk:
@@ -266,25 +276,34 @@ public struct ChurnPolicy: Sendable, Equatable {
         }
         var effects: [ClientEffect] = []
         let standing = purchaseRules.standingStatus(forPurchaseCount: client.purchaseCount)
-        let figures = assess(client, at: now)!
+        // The figures (P(alive), CLV) are computed only when something changes.
+        var cachedFigures: ChurnAssessment?
+        func figures() -> ChurnAssessment {
+            if let cachedFigures { return cachedFigures }
+            let computed = assess(client, curve: curve, at: now)
+            cachedFigures = computed
+            return computed
+        }
         func change(to next: ClientStatus, at time: Timestamp, reason: String, causedBy: String) {
             var statusChange = StatusChange(
                 clientId: client.clientId, status: next, previousStatus: client.status, changedAt: time,
                 reason: reason, causedBy: causedBy, purchaseCount: client.purchaseCount)
             statusChange.probabilityAlive = curve.probabilityAlive(time)
-            statusChange.clv = figures.clv
+            statusChange.clv = figures().clv
             client.status = next
             client.statusChangedAt = time
             effects.append(.statusChanged(statusChange))
         }
 
         // 1. A lapse the current data no longer supports is undone (with hysteresis).
-        let recoveryCause = StableID.make("churn-recovery", client.clientId, String(lastActivity.millisecondsSinceEpoch), curve.basis)
+        func recoveryCause() -> String {
+            StableID.make("churn-recovery", client.clientId, String(lastActivity.millisecondsSinceEpoch), curve.basis)
+        }
         if status == .passive, let until = curve.recoversFromPassiveUntil, now < until {
             let back = curve.recoversFromAtRiskUntil.map { now < $0 } == true ? standing : .atRisk
-            change(to: back, at: now, reason: "churn_risk_receded", causedBy: recoveryCause)
+            change(to: back, at: now, reason: "churn_risk_receded", causedBy: recoveryCause())
         } else if status == .atRisk, let until = curve.recoversFromAtRiskUntil, now < until {
-            change(to: standing, at: now, reason: "churn_risk_receded", causedBy: recoveryCause)
+            change(to: standing, at: now, reason: "churn_risk_receded", causedBy: recoveryCause())
         }
 
         // 2. Every threshold crossed by now, in order; the event and task for the last one.
@@ -304,6 +323,7 @@ public struct ChurnPolicy: Sendable, Equatable {
             reached = (next.level, at)
         }
         if let reached {
+            let figures = figures()
             let event = ChurnRisk(
                 clientId: client.clientId, level: reached.level, risk: figures.risk, probabilityAlive: figures.probabilityAlive,
                 valueAtRisk: figures.valueAtRisk, currency: client.currency, detectedAt: now, crossedAt: reached.at,
@@ -321,7 +341,7 @@ public struct ChurnPolicy: Sendable, Equatable {
                     reason: reason(for: reached.level, basis: curve.basis), causedBy: event.eventId)))
             }
         }
-        client.nextReviewAt = nextReview(for: client, notBefore: now)
+        client.nextReviewAt = nextReview(for: client, curve: curve, notBefore: now)
         return ConsentPolicy.enforce(effects, for: client)
     }
 

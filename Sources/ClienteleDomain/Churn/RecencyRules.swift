@@ -49,7 +49,8 @@ public struct RecencyRules: Sendable, Equatable {
     /// the limits themselves), so a daily buyer is not flagged after two quiet days and a
     /// once-a-decade buyer is not kept active forever. Otherwise the sector's limits.
     public func limits(purchaseDays: [Int]) -> (atRiskAfterDays: Double, passiveAfterDays: Double, basis: String) {
-        let days = Array(Set(purchaseDays)).sorted()
+        // Usually already distinct and ascending (a client's recent days): then no copy is made.
+        let days = zip(purchaseDays, purchaseDays.dropFirst()).allSatisfy { $0 < $1 } ? purchaseDays : Array(Set(purchaseDays)).sorted()
         guard days.count >= minimumPurchaseDays else {
             return (Double(sector.atRiskAfterDays), Double(sector.passiveAfterDays), "sector_\(sector.name)")
         }
