@@ -77,7 +77,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain", "ClienteleWorkload"]),
+        .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain", "ClienteleWorkload"], exclude: ["Fixtures"]),
         .testTarget(name: "ClienteleKafkaTests", dependencies: ["ClienteleKafka"]),
         .testTarget(name: "ClienteleStoreTests", dependencies: ["ClienteleStore"]),
         .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime", "ClienteleWorkload"]),

@@ -31,7 +31,7 @@ public final class SQLiteClientStore: ClientStore {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 262144")
         }
         var checkpointing = Configuration()
-        checkpointing.busyMode = .timeout(1)
+        checkpointing.busyMode = .timeout(busyTimeout)
         checkpointing.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -270,12 +270,19 @@ public final class SQLiteClientStore: ClientStore {
             let clients = try Self.loadClients(
                 db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?"),
                 arguments: [clientId ?? "", limit])
-            let update = try db.cachedStatement(sql: "UPDATE clients SET next_review_at = ? WHERE client_id = ?")
+            var changed: [(id: String, next: Int64?)] = []
             for client in clients {
                 let next = schedule(client)
-                if next != client.nextReviewAt {
-                    try update.execute(arguments: [next?.millisecondsSinceEpoch, client.clientId])
-                }
+                if next != client.nextReviewAt { changed.append((client.clientId, next?.millisecondsSinceEpoch)) }
+            }
+            try Self.forEachChunk(of: changed) { chunk in
+                let statement = try db.cachedStatement(sql: Self.insertSQL(
+                    "INSERT INTO clients (client_id, next_review_at)", columns: 2, rows: chunk.count,
+                    suffix: "ON CONFLICT (client_id) DO UPDATE SET next_review_at = excluded.next_review_at"))
+                var arguments: [(any DatabaseValueConvertible)?] = []
+                arguments.reserveCapacity(chunk.count * 2)
+                for row in chunk { arguments += [row.id, row.next] }
+                try statement.execute(arguments: StatementArguments(arguments))
             }
             return clients.last?.clientId
         }

@@ -25,9 +25,13 @@ struct DemoCommand: AsyncParsableCommand {
         print("▶ starting the embedded broker (3 brokers, 16 partitions per topic)")
         let stack = try LocalStack(directory: directory, partitions: 16)
         print("  bootstrap.servers=\(stack.cluster.bootstrapServers)")
-        print("▶ starting purchase-worker and contact-worker on a fresh SQLite file: \(stack.databasePath)")
+        print("▶ starting purchase-worker, contact-worker and churn-worker on a fresh SQLite file: \(stack.databasePath)")
         try stack.startWorker("purchase-worker")
         try stack.startWorker("contact-worker")
+        // The generated history lies in the past: the churn-worker judges it by its own clock.
+        try stack.startWorker("churn-worker", environment: [
+            "CLIENTELE_CLOCK": "event", "CLIENTELE_SWEEP_INTERVAL_MS": "200", "CLIENTELE_EVENT_CLOCK_IDLE_SECONDS": "2",
+        ])
 
         let purchaseLines = PurchaseGenerator(clients: clients, purchases: purchases).lines()
         let contactLines = ContactGenerator(clients: clients, prospects: prospects, contacts: contacts).lines()
@@ -50,7 +54,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         let interactive = isatty(STDOUT_FILENO) == 1
         var firstApplied: (at: ContinuousClock.Instant, count: Int)?
-        let summary = try await stack.waitForStore(accepted: lines.count, timeout: .seconds(300)) { summary in
+        var summary = try await stack.waitForStore(accepted: lines.count, timeout: .seconds(300)) { summary in
             if firstApplied == nil, summary.acceptedEvents > 0 { firstApplied = (.now, summary.acceptedEvents) }
             if interactive {
                 print("\r  applied \(summary.acceptedEvents)/\(lines.count)", terminator: "")
@@ -58,6 +62,8 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         let finished = ContinuousClock.now
+        let eventClock = try await stack.waitForChurnSweeps(timeout: .seconds(60))
+        summary = try await stack.store().summary()
         let elapsed = (finished - started) / .seconds(1)
         let startup = ((firstApplied?.at ?? finished) - started) / .seconds(1)
         let consuming = max(0.001, (finished - (firstApplied?.at ?? started)) / .seconds(1))
@@ -76,6 +82,7 @@ struct DemoCommand: AsyncParsableCommand {
         print("events applied     \(summary.acceptedEvents) in \(String(format: "%.1f", elapsed)) s: \(String(format: "%.1f", startup)) s to join the group, then \(Int(rate)) events/s (debug build; `make bench` measures release)")
         print("dead-lettered      \(deadLetterTopics.map { outputs[$0] ?? 0 }.reduce(0, +)) of \(bad.count) malformed messages (on purchases.dlq and contacts.dlq)")
         print("tasks suppressed   \(summary.suppressedTasks) marketing tasks held back for clients who withdrew consent")
+        print("churn judged at    \(eventClock.map(\.rfc3339) ?? "–") (event clock: the newest event time, CLIENTELE_CLOCK=event), by the recency rules (no model fitted yet)")
         print("")
         print("clients by status  (\(summary.clients) clients)")
         for (name, count) in summary.clientsByStatus.sorted(by: { $0.value > $1.value }) {
@@ -88,7 +95,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         print("")
         print("published          \(outputs[TopicNames.clientStatus] ?? 0) client-status events, \(outputs[TopicNames.followUpTasks] ?? 0) follow-up tasks")
-        print("workers exit       status \(status) after SIGTERM (logs: \(directory)/purchase-worker.log, contact-worker.log)")
+        print("workers exit       status \(status) after SIGTERM (logs: \(directory)/purchase-worker.log, contact-worker.log, churn-worker.log)")
         print("")
         print("Look at a client:    .build/debug/clientele client show \(PurchaseGenerator.clientId(0)) --database sqlite:\(stack.databasePath)")
         print("and at a prospect:   .build/debug/clientele client show \(ContactGenerator.prospectId(0)) --database sqlite:\(stack.databasePath)")

@@ -6,7 +6,7 @@ import Foundation
 import Logging
 
 /// The embedded broker, a fresh SQLite file and worker child processes (`purchase-worker`,
-/// `contact-worker`) sharing it: what the demo and the benchmark run on.
+/// `contact-worker`, `churn-worker`) sharing it: what the demo and the benchmark run on.
 final class LocalStack {
     let cluster: MockKafkaCluster
     let topics: TopicNames
@@ -75,6 +75,25 @@ final class LocalStack {
         else { return nil }
         let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first
         return kilobytes.map { $0 * 1024 }
+    }
+
+    /// Waits until the event clock stops moving and no client is due for a churn review by it,
+    /// and the outbox is published; returns the event clock.
+    func waitForChurnSweeps(timeout: Duration) async throws -> Timestamp? {
+        let store = try store()
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var last: Timestamp?
+        var quiet = 0
+        while ContinuousClock.now < deadline, quiet < 4 {
+            try await Task.sleep(for: .milliseconds(300))
+            let clock = try await store.eventClock(idleAfter: .seconds(2))
+            var due = 1
+            if let clock { due = try await store.dueReviewCount(at: clock) }
+            let backlog = try await store.summary().outboxBacklog
+            quiet = clock != nil && clock == last && due == 0 && backlog == 0 ? quiet + 1 : 0
+            last = clock
+        }
+        return last
     }
 
     /// Sends SIGTERM to every worker and waits for them to exit; returns the worst exit status.
