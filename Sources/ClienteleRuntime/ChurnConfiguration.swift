@@ -68,7 +68,11 @@ public struct ChurnConfiguration: Sendable {
         settings.hysteresis = try reader.fraction("clientele.churn.hysteresis", default: settings.hysteresis)
         settings.taskCooldownSeconds = Int64(try reader.integer("clientele.task.cooldown.days", default: 30, in: 0...3650)) * 86_400
         settings.retentionCallValue = try reader.positiveMoney("clientele.retention.call.value", default: "100").doubleValue
-        try settings.validate()
+        do {
+            try settings.validate()
+        } catch {
+            throw ConfigurationProblem("CLIENTELE_AT_RISK_BELOW, CLIENTELE_PASSIVE_BELOW and CLIENTELE_CHURN_HYSTERESIS: \(error.message)")
+        }
         self.settings = settings
         modelRefresh = .seconds(try reader.integer("clientele.model.refresh.seconds", default: 30, in: 1...86_400))
         sweepInterval = .milliseconds(try reader.integer("clientele.sweep.interval.ms", default: 1000, in: 10...3_600_000))

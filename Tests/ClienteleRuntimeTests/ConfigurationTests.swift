@@ -30,6 +30,22 @@ struct ConfigurationTests {
         #expect(configuration.purchaseRules == PurchaseRules())
     }
 
+    @Test("churn settings: defaults, the sectors file and the chosen sector")
+    func churn() async throws {
+        let defaults = try await load([:]).churn
+        #expect(defaults.rules.sector.name == "general")
+        #expect(defaults.settings == ChurnSettings())
+        #expect(defaults.modelKind == .mbgnbd)
+        let chosen = try await load([
+            "CLIENTELE_SECTOR": "grocery", "CLIENTELE_AT_RISK_BELOW": "0.4", "CLIENTELE_PASSIVE_BELOW": "0.1",
+            "CLIENTELE_TASK_COOLDOWN_DAYS": "7", "CLIENTELE_CHURN_MODEL": "bgnbd", "CLIENTELE_SWEEP_BATCH_SIZE": "100",
+        ]).churn
+        #expect(chosen.rules.sector == SectorLimits(name: "grocery", atRiskAfterDays: 21, passiveAfterDays: 60))
+        #expect(chosen.settings.atRiskBelow == 0.4 && chosen.settings.passiveBelow == 0.1)
+        #expect(chosen.settings.taskCooldownSeconds == 7 * 86_400)
+        #expect(chosen.modelKind == .bgnbd && chosen.sweepBatchSize == 100)
+    }
+
     @Test("environment variables and KAFKA_ pass-through properties are read")
     func environment() async throws {
         let configuration = try await load([
@@ -57,6 +73,13 @@ struct ConfigurationTests {
         (["CLIENTELE_LOG_LEVEL": "loud"], "CLIENTELE_LOG_LEVEL"),
         (["CLIENTELE_LARGE_ORDER_AMOUNT": "-3"], "CLIENTELE_LARGE_ORDER_AMOUNT"),
         (["CLIENTELE_REGULAR_AFTER": "1"], "CLIENTELE_REGULAR_AFTER"),
+        (["CLIENTELE_SECTOR": "bakery"], "CLIENTELE_SECTOR"),
+        (["CLIENTELE_SECTORS_FILE": "/no/such/sectors.yaml"], "CLIENTELE_SECTORS_FILE"),
+        (["CLIENTELE_CHURN_MODEL": "pareto"], "CLIENTELE_CHURN_MODEL"),
+        (["CLIENTELE_AT_RISK_BELOW": "1.5"], "CLIENTELE_AT_RISK_BELOW"),
+        (["CLIENTELE_AT_RISK_BELOW": "0.1", "CLIENTELE_PASSIVE_BELOW": "0.3"], "CLIENTELE_PASSIVE_BELOW"),
+        (["CLIENTELE_TASK_COOLDOWN_DAYS": "-1"], "CLIENTELE_TASK_COOLDOWN_DAYS"),
+        (["CLIENTELE_SWEEP_INTERVAL_MS": "0"], "CLIENTELE_SWEEP_INTERVAL_MS"),
         (["CLIENTELE_CONFIG_FILE": "/no/such/file.yaml"], "CLIENTELE_CONFIG_FILE"),
     ])
     func badSettings(environment: [String: String], variable: String) async {
