@@ -35,6 +35,8 @@ bench: deps
 	$(SWIFT) build -c release
 	.build/release/clientele bench --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
 	.build/release/clientele bench-store --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
+	.build/release/clientele bench-model --clients 1000000
+	.build/release/clientele bench-sweep --clients 1000000 --due-percent 1
 
 # The spine's acceptance run: 200,000 purchases for 20,000 clients sent with confluent-kafka.
 acceptance: deps
