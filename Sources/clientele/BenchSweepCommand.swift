@@ -86,18 +86,10 @@ struct BenchSweepCommand: AsyncParsableCommand {
 
         let policies = ChurnPolicySource(configuration: churn, store: store, logger: Logger(label: "bench-sweep"))
         if model {
-            let fitStarted = ContinuousClock.now
-            let histories = Array(try await store.purchaseHistories(asOf: now).values)
-            let purchases = BGNBDModel.fit(histories, variant: .mbgnbd)
-            let spend = GammaGammaModel.fit(histories)
-            let p = purchases.model.parameters, g = spend.model.parameters
-            let at = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-            _ = try await store.saveModel(StoredModel(kind: "mbgnbd", parametersJSON: #"{"r":\#(p.r),"alpha":\#(p.alpha),"a":\#(p.a),"b":\#(p.b)}"#,
-                                                      logLikelihood: purchases.logLikelihood, clients: purchases.clients, asOf: now, fittedAt: at))
-            _ = try await store.saveModel(StoredModel(kind: "gamma-gamma", parametersJSON: #"{"p":\#(g.p),"q":\#(g.q),"v":\#(g.v)}"#,
-                                                      logLikelihood: spend.logLikelihood, clients: spend.clients, asOf: now, fittedAt: at))
+            let outcome = try await ModelFitting.fitAndSave(store: store, asOf: now, variant: .mbgnbd)
+            let p = outcome.purchases.model.parameters
             print(String(format: "fitted MBG/NBD (r %.4f alpha %.4f a %.4f b %.4f) and Gamma-Gamma on %d histories (read and fit) in %.2f s",
-                         p.r, p.alpha, p.a, p.b, histories.count, (ContinuousClock.now - fitStarted) / .seconds(1)))
+                         p.r, p.alpha, p.a, p.b, outcome.clients, outcome.duration / .seconds(1)))
         }
         let worker = ChurnWorker(store: store, policies: policies, relay: nil, clock: .wall, configuration: churn, logger: Logger(label: "bench-sweep"))
         let rescheduleStarted = ContinuousClock.now

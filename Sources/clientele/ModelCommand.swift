@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClienteleDomain
+import ClienteleRuntime
 import ClienteleStore
 import Foundation
 
@@ -32,29 +33,20 @@ struct ModelCommand: AsyncParsableCommand {
                 calibrationEnd = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
             }
             let store = try database.openStore()
-            let started = ContinuousClock.now
-            let histories = Array(try await store.purchaseHistories(asOf: calibrationEnd).values)
-            guard histories.count >= 10 else {
-                printError("only \(histories.count) clients with purchases by \(calibrationEnd): too few to fit a model")
+            let outcome: ModelFitting.Outcome
+            do {
+                outcome = try await ModelFitting.fitAndSave(store: store, asOf: calibrationEnd, variant: variant)
+            } catch let failure as ModelFitting.Failure {
+                printError(failure.message)
                 throw ExitCode(1)
             }
-            let purchases = BGNBDModel.fit(histories, variant: variant)
-            let spend = GammaGammaModel.fit(histories)
-            if let problem = purchases.model.problem {
-                printError("\(variant.rawValue) fit not saved: \(problem)")
-                throw ExitCode(1)
-            }
-            let seconds = (ContinuousClock.now - started) / .seconds(1)
-            let now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+            let (purchases, spend) = (outcome.purchases, outcome.spend)
+            let (savedPurchases, savedSpend) = (outcome.savedPurchases, outcome.savedSpend)
+            let seconds = outcome.duration / .seconds(1)
+            let histories = outcome.clients
             let p = purchases.model.parameters
             let g = spend.model.parameters
-            let savedPurchases = try await store.saveModel(StoredModel(
-                kind: variant.rawValue, parametersJSON: #"{"r":\#(p.r),"alpha":\#(p.alpha),"a":\#(p.a),"b":\#(p.b)}"#,
-                logLikelihood: purchases.logLikelihood, clients: purchases.clients, asOf: calibrationEnd, fittedAt: now))
-            let savedSpend = try await store.saveModel(StoredModel(
-                kind: "gamma-gamma", parametersJSON: #"{"p":\#(g.p),"q":\#(g.q),"v":\#(g.v)}"#,
-                logLikelihood: spend.logLikelihood, clients: spend.clients, asOf: calibrationEnd, fittedAt: now))
-            print("as of \(calibrationEnd): \(histories.count) clients, fitted in \(String(format: "%.2f", seconds)) s")
+            print("as of \(calibrationEnd): \(histories) clients, fitted in \(String(format: "%.2f", seconds)) s")
             print(String(format: "%@ v%d   r %.6f  alpha %.6f  a %.6f  b %.6f   LL %.3f  (%d iterations%@)",
                          variant.rawValue, savedPurchases.version, p.r, p.alpha, p.a, p.b, purchases.logLikelihood,
                          purchases.iterations, purchases.converged ? "" : ", NOT converged"))
