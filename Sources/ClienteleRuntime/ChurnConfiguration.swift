@@ -44,10 +44,10 @@ public struct ChurnConfiguration: Sendable {
         self.purchaseRules = purchaseRules
     }
 
-    init(reader: SettingsReader, purchaseRules: PurchaseRules, environment: [String: String]) throws {
+    init(reader: SettingsReader, purchaseRules: PurchaseRules) throws {
         self.purchaseRules = purchaseRules
         let catalog: SectorCatalog
-        if let path = environment["CLIENTELE_SECTORS_FILE"], !path.isEmpty {
+        if case let path = reader.string("clientele.sectors.file", default: ""), !path.isEmpty {
             catalog = try SectorCatalog.load(path: path)
             sectorsSource = path
         } else if FileManager.default.fileExists(atPath: "config/sectors.yaml") {

@@ -127,7 +127,7 @@ public struct WorkerConfiguration: Sendable {
         contact.lowSatisfaction = try reader.integer("clientele.low.satisfaction", default: 2, in: 1...4)
         try contact.validate()
         contactRules = contact
-        churn = try ChurnConfiguration(reader: reader, purchaseRules: rules, environment: environment)
+        churn = try ChurnConfiguration(reader: reader, purchaseRules: rules)
     }
 
     static func isTopicCharacter(_ character: Character) -> Bool {

@@ -204,7 +204,13 @@ public final class SQLiteClientStore: ClientStore {
         now: Timestamp, limit: Int,
         review: @escaping @Sendable (inout ClientState, [FollowUpTask.Kind: Timestamp]) -> [ClientEffect]
     ) async throws -> ReviewOutcome {
-        try await immediateTransaction { db in
+        // Most sweeps find nobody due: a read answers that without taking the write lock.
+        let anyDue = try await pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM clients WHERE next_review_at <= ?)",
+                              arguments: [now.millisecondsSinceEpoch]) ?? false
+        }
+        guard anyDue else { return ReviewOutcome() }
+        return try await immediateTransaction { db in
             var due = try Self.loadClients(
                 db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE next_review_at <= ? ORDER BY next_review_at LIMIT ?"),
                 arguments: [now.millisecondsSinceEpoch, limit])

@@ -123,6 +123,11 @@ struct ShippedConfigurationTests {
         #expect(configuration.batchSize == 20_000)
         #expect(configuration.maxMessageBytes == 65536)
         #expect(configuration.purchaseRules == PurchaseRules())
+        #expect(configuration.contactRules == ContactRules())
+        #expect(configuration.churn.settings == ChurnSettings())
+        #expect(configuration.churn.rules.sector.name == "general")
+        #expect(configuration.churn.sectorsSource == "config/sectors.yaml")
+        #expect(configuration.churn.sweepBatchSize == 5000)
     }
 }
 
