@@ -126,9 +126,10 @@ struct BenchSweepCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         let outcome = try await worker.sweep(at: now)
         let seconds = (ContinuousClock.now - started) / .seconds(1)
-        print(String(format: "%@: %d of %d clients due (%.2f%%), reviewed in %.3f s (%.0f reviews/s): %d status changes, %d churn-risk events, %d tasks",
-                     label, outcome.reviewed, clients, 100 * Double(outcome.reviewed) / Double(clients), seconds,
-                     Double(outcome.reviewed) / max(seconds, 1e-9), outcome.statusChanges, outcome.churnRisks, outcome.tasks))
+        print("\(label): \(outcome.reviewed) of \(clients) clients due ("
+            + String(format: "%.2f%%), reviewed in %.3f s (%.0f reviews/s)", 100 * Double(outcome.reviewed) / Double(clients), seconds,
+                     Double(outcome.reviewed) / max(seconds, 1e-9))
+            + ": \(outcome.statusChanges) status changes, \(outcome.churnRisks) churn-risk events, \(outcome.tasks) tasks")
         return outcome
     }
 
