@@ -20,6 +20,12 @@ public final class SQLiteClientStore: ClientStore {
         configuration.busyMode = .timeout(busyTimeout)
         let synchronous = options.synchronous == "normal" ? "NORMAL" : "FULL"
         configuration.prepareDatabase { db in
+            // 2 KiB pages for a new file (an existing one keeps its size): most writes land on
+            // random pages of large tables (one client here, one there), and every dirty page is
+            // written whole to the WAL, so smaller pages write less per change. Measured: a churn
+            // sweep of 10,000 of 1,000,000 clients 18–25% faster than with 4 KiB, the purchase path
+            // within 5%.
+            try db.execute(sql: "PRAGMA page_size = 2048")
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             // Freed pages are zeroed, so erased personal data does not linger in the file.
             try db.execute(sql: "PRAGMA secure_delete = ON")
