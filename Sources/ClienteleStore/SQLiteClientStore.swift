@@ -239,21 +239,26 @@ public final class SQLiteClientStore: ClientStore {
         }
     }
 
-    /// A review changes the status and the next review time only: a narrow upsert.
+    /// A review changes the status and the next review time only.
     private static func updateReviewed(_ clients: [ClientState], in db: Database) throws {
-        try forEachChunk(of: clients) { chunk in
+        try updateColumns(["status", "status_changed_at", "next_review_at"], of: clients.map { client in
+            (client.clientId, [client.status?.rawValue, client.statusChangedAt?.millisecondsSinceEpoch,
+                               client.nextReviewAt?.millisecondsSinceEpoch])
+        }, in: db)
+    }
+
+    /// Sets `columns` of existing clients (a multi-row upsert whose insert never happens: the
+    /// other columns keep their values).
+    private static func updateColumns(
+        _ columns: [String], of rows: [(clientId: String, values: [(any DatabaseValueConvertible)?])], in db: Database
+    ) throws {
+        try forEachChunk(of: rows) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO clients (client_id, status, status_changed_at, next_review_at)", columns: 4, rows: chunk.count,
-                suffix: """
-                    ON CONFLICT (client_id) DO UPDATE SET status = excluded.status,
-                    status_changed_at = excluded.status_changed_at, next_review_at = excluded.next_review_at
-                    """))
+                "INSERT INTO clients (client_id, \(columns.joined(separator: ", ")))", columns: columns.count + 1, rows: chunk.count,
+                suffix: "ON CONFLICT (client_id) DO UPDATE SET " + columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")))
             var arguments: [(any DatabaseValueConvertible)?] = []
-            arguments.reserveCapacity(chunk.count * 4)
-            for client in chunk {
-                arguments += [client.clientId, client.status?.rawValue, client.statusChangedAt?.millisecondsSinceEpoch,
-                              client.nextReviewAt?.millisecondsSinceEpoch]
-            }
+            arguments.reserveCapacity(chunk.count * (columns.count + 1))
+            for row in chunk { arguments += [row.clientId] + row.values }
             try statement.execute(arguments: StatementArguments(arguments))
         }
     }
@@ -282,20 +287,12 @@ public final class SQLiteClientStore: ClientStore {
             let clients = try Self.loadClients(
                 db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?"),
                 arguments: [clientId ?? "", limit])
-            var changed: [(id: String, next: Int64?)] = []
+            var changed: [(clientId: String, values: [(any DatabaseValueConvertible)?])] = []
             for client in clients {
                 let next = schedule(client)
-                if next != client.nextReviewAt { changed.append((client.clientId, next?.millisecondsSinceEpoch)) }
+                if next != client.nextReviewAt { changed.append((client.clientId, [next?.millisecondsSinceEpoch])) }
             }
-            try Self.forEachChunk(of: changed) { chunk in
-                let statement = try db.cachedStatement(sql: Self.insertSQL(
-                    "INSERT INTO clients (client_id, next_review_at)", columns: 2, rows: chunk.count,
-                    suffix: "ON CONFLICT (client_id) DO UPDATE SET next_review_at = excluded.next_review_at"))
-                var arguments: [(any DatabaseValueConvertible)?] = []
-                arguments.reserveCapacity(chunk.count * 2)
-                for row in chunk { arguments += [row.id, row.next] }
-                try statement.execute(arguments: StatementArguments(arguments))
-            }
+            try Self.updateColumns(["next_review_at"], of: changed, in: db)
             return clients.last?.clientId
         }
     }

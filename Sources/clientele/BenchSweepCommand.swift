@@ -116,12 +116,7 @@ struct BenchSweepCommand: AsyncParsableCommand {
     /// it as in a worker process.
     @discardableResult
     private func timedSweep(_ worker: ChurnWorker, store: any ClientStore, at now: Timestamp, label: String) async throws -> ReviewOutcome {
-        let maintenance = Task {
-            while !Task.isCancelled {
-                try? await store.performMaintenance()
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
+        let maintenance = Task { try? await StoreMaintenance(store: store, logger: Logger(label: "bench-sweep")).run() }
         defer { maintenance.cancel() }
         let started = ContinuousClock.now
         let outcome = try await worker.sweep(at: now)
