@@ -19,7 +19,10 @@ public enum ModelFitting {
         public var purchases: BGNBDModel.Fit
         public var spend: GammaGammaModel.Fit
         public var savedPurchases: StoredModel
-        public var savedSpend: StoredModel
+        /// Nil when the spend fit was degenerate (``spendProblem`` says why): CLV then uses each
+        /// client's own mean purchase value.
+        public var savedSpend: StoredModel?
+        public var spendProblem: String?
         /// Clients with at least one purchase by the calibration end.
         public var clients: Int
         /// Reading the histories and fitting.
@@ -48,10 +51,14 @@ public enum ModelFitting {
         let savedPurchases = try await store.saveModel(StoredModel(
             kind: variant.rawValue, parametersJSON: #"{"r":\#(p.r),"alpha":\#(p.alpha),"a":\#(p.a),"b":\#(p.b)}"#,
             logLikelihood: purchases.logLikelihood, clients: purchases.clients, asOf: asOf, fittedAt: now))
-        let savedSpend = try await store.saveModel(StoredModel(
-            kind: "gamma-gamma", parametersJSON: #"{"p":\#(g.p),"q":\#(g.q),"v":\#(g.v)}"#,
-            logLikelihood: spend.logLikelihood, clients: spend.clients, asOf: asOf, fittedAt: now))
+        let spendProblem = spend.model.problem
+        var savedSpend: StoredModel?
+        if spendProblem == nil {
+            savedSpend = try await store.saveModel(StoredModel(
+                kind: "gamma-gamma", parametersJSON: #"{"p":\#(g.p),"q":\#(g.q),"v":\#(g.v)}"#,
+                logLikelihood: spend.logLikelihood, clients: spend.clients, asOf: asOf, fittedAt: now))
+        }
         return Outcome(purchases: purchases, spend: spend, savedPurchases: savedPurchases, savedSpend: savedSpend,
-                       clients: histories.count, duration: duration)
+                       spendProblem: spendProblem, clients: histories.count, duration: duration)
     }
 }

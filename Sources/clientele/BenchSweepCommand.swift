@@ -43,6 +43,9 @@ struct BenchSweepCommand: AsyncParsableCommand {
             print("starting from the seeded store \(path).seed")
         }
         let store = try StoreOpener.open(url)
+        // WAL checkpoints beside the writes, as in a worker process.
+        let maintenance = Task { try? await StoreMaintenance(store: store, logger: Logger(label: "bench-sweep")).run() }
+        defer { maintenance.cancel() }
         let sector = SectorLimits(name: "general", atRiskAfterDays: 90, passiveAfterDays: 365)
         let churn = ChurnConfiguration(rules: RecencyRules(sector: sector), sweepBatchSize: batchSize)
         let origin = Timestamp(rfc3339: "2025-01-01T00:00:00Z")!
@@ -59,11 +62,14 @@ struct BenchSweepCommand: AsyncParsableCommand {
         var events = 0
         for (index, days) in purchaseDays.enumerated() {
             let id = String(format: "C%08d", index)
+            // Each client spends around a mean of their own (what the spend model needs to find).
+            let mean = Int64.random(in: 10...200, using: &generator)
             for (n, day) in days.enumerated() {
                 batch.append(PurchaseEvent(
                     eventId: "\(id)-\(n)", clientId: id,
                     occurredAt: Timestamp(day: origin.day + day).adding(seconds: Int64.random(in: 0..<86_400, using: &generator)),
-                    amount: Money(units: Int64.random(in: 5...300, using: &generator) * Money.scale), currency: Currency(code: "EUR")!))
+                    amount: Money(units: Int64.random(in: (mean / 2)...(mean * 3 / 2), using: &generator) * Money.scale),
+                    currency: Currency(code: "EUR")!))
             }
             if batch.count >= 20_000 || index == clients - 1 {
                 events += batch.count
@@ -100,24 +106,20 @@ struct BenchSweepCommand: AsyncParsableCommand {
         if model {
             // The model makes many clients due at once (everyone it judges lapsed); a live worker
             // clears that once, then sweeps only those crossing since its last sweep.
-            let catchUp = try await timedSweep(worker, store: store, at: now, label: "catch-up sweep at the calibration end")
+            let catchUp = try await timedSweep(worker, at: now, label: "catch-up sweep at the calibration end")
             _ = catchUp
             for days in [1, 3, 7] {
-                try await timedSweep(worker, store: store, at: now.adding(seconds: Int64(days) * 86_400), label: "sweep \(days) day(s) later")
+                try await timedSweep(worker, at: now.adding(seconds: Int64(days) * 86_400), label: "sweep \(days) day(s) later")
             }
         } else {
-            try await timedSweep(worker, store: store, at: now, label: "sweep")
+            try await timedSweep(worker, at: now, label: "sweep")
         }
         let again = try await worker.sweep(at: now)
         print("another sweep at the same time: \(again.reviewed) clients due")
     }
 
-    /// Times one sweep, with the store's maintenance (WAL checkpoints) running every second beside
-    /// it as in a worker process.
     @discardableResult
-    private func timedSweep(_ worker: ChurnWorker, store: any ClientStore, at now: Timestamp, label: String) async throws -> ReviewOutcome {
-        let maintenance = Task { try? await StoreMaintenance(store: store, logger: Logger(label: "bench-sweep")).run() }
-        defer { maintenance.cancel() }
+    private func timedSweep(_ worker: ChurnWorker, at now: Timestamp, label: String) async throws -> ReviewOutcome {
         let started = ContinuousClock.now
         let outcome = try await worker.sweep(at: now)
         let seconds = (ContinuousClock.now - started) / .seconds(1)

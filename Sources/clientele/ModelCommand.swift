@@ -50,9 +50,13 @@ struct ModelCommand: AsyncParsableCommand {
             print(String(format: "%@ v%d   r %.6f  alpha %.6f  a %.6f  b %.6f   LL %.3f  (%d iterations%@)",
                          variant.rawValue, savedPurchases.version, p.r, p.alpha, p.a, p.b, purchases.logLikelihood,
                          purchases.iterations, purchases.converged ? "" : ", NOT converged"))
-            print(String(format: "gamma-gamma v%d   p %.6f  q %.6f  v %.6f   LL %.3f  (%d repeat clients, %d iterations%@)",
-                         savedSpend.version, g.p, g.q, g.v, spend.logLikelihood, spend.clients, spend.iterations,
-                         spend.converged ? "" : ", NOT converged"))
+            if let savedSpend {
+                print(String(format: "gamma-gamma v%d   p %.6f  q %.6f  v %.6f   LL %.3f  (%d repeat clients, %d iterations%@)",
+                             savedSpend.version, g.p, g.q, g.v, spend.logLikelihood, spend.clients, spend.iterations,
+                             spend.converged ? "" : ", NOT converged"))
+            } else {
+                printError("gamma-gamma fit not saved: \(outcome.spendProblem ?? "degenerate"); CLV uses each client's own mean purchase value")
+            }
         }
     }
 }

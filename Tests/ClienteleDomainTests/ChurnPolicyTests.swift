@@ -215,6 +215,17 @@ struct ChurnPolicyTests {
         #expect(policy.nextReview(for: state) == Self.at(day: 125))
     }
 
+    @Test("a spend fit on clients who all spend alike stops at the boundary and is flagged, quickly")
+    func degenerateSpend() {
+        let alike = (0..<3000).map { PurchaseHistorySummary(x: Double(1 + $0 % 5), tx: 10, T: 20, meanRepeatValue: 50) }
+        let fit = GammaGammaModel.fit(alike)
+        #expect(fit.iterations < 200)
+        #expect(!fit.converged)
+        #expect(fit.model.problem != nil)
+        #expect(GammaGammaModel(parameters: .init(p: 6.25, q: 3.74, v: 15.44)).problem == nil)
+        #expect(GammaGammaModel(parameters: .init(p: 6.25, q: 0.9, v: 15.44)).problem?.contains("q") == true)
+    }
+
     @Test("prospects and refund-only records are never reviewed; recent days keep the newest 21")
     func eligibility() {
         let policy = ChurnPolicy(rules: RecencyRules(sector: fashion), models: models)

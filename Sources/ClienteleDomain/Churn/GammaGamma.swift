@@ -19,6 +19,16 @@ public struct GammaGammaModel: Sendable, Equatable {
 
     public init(parameters: Parameters) { self.parameters = parameters }
 
+    /// Why these parameters cannot be used (nil when they can): each must be a finite number
+    /// between 1e-6 and 1e6, and q above 1 (the expected value needs it).
+    public var problem: String? {
+        let p = parameters
+        for (name, value) in [("p", p.p), ("q", p.q), ("v", p.v)] where !(value.isFinite && value >= 1e-6 && value <= 1e6) {
+            return "parameter \(name) = \(value) is outside 1e-6…1e6: the spend data show no variation between clients for this model to fit"
+        }
+        return p.q > 1 ? nil : "q = \(p.q) must be above 1 for an expected spend"
+    }
+
     /// E[M | x, m̄]: the expected mean transaction value of a client with x repeat purchases of
     /// mean value m̄ (the population mean p·v/(q−1) when x is 0).
     public func expectedAverageValue(x: Double, meanValue: Double) -> Double {

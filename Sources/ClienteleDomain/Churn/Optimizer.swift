@@ -8,6 +8,10 @@ public struct BFGSMinimizer: Sendable {
     /// Stop when a step changes the objective by less than this (relative).
     public var valueTolerance: Double = 1e-14
     public var maximumIterations: Int = 1000
+    /// Stop (not converged) once a coordinate's magnitude exceeds this: fitted on log-parameters,
+    /// that is a parameter beyond e^±25 — the likelihood is drifting to a degenerate limit (e.g.
+    /// no heterogeneity left to explain), where more iterations only cost time.
+    public var coordinateLimit: Double = 25
 
     public init() {}
 
@@ -48,6 +52,11 @@ public struct BFGSMinimizer: Sendable {
                 step *= 0.5
             }
             guard fNext.isFinite, fNext <= f else { converged = true; break }  // no further progress possible
+            if next.contains(where: { Swift.abs($0) > coordinateLimit }) {
+                x = next
+                f = fNext
+                break
+            }
             let s = zip(next, x).map { $0 - $1 }
             let y = zip(gNext, g).map { $0 - $1 }
             let change = Swift.abs(f - fNext)
