@@ -8,7 +8,7 @@ import GRDB
 /// serialize on SQLite's write lock instead of losing an update; a writer waits up to
 /// `busyTimeout` for the lock.
 public final class SQLiteClientStore: ClientStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     /// A connection of its own for WAL checkpoints, which then run beside the writer.
     private let checkpointer: DatabaseQueue
     /// The file's path.
@@ -87,7 +87,7 @@ public final class SQLiteClientStore: ClientStore {
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction (the write lock taken up front, so two
     /// processes never both read a row and then both write it).
-    private func immediateTransaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func immediateTransaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.writeWithoutTransaction { db in
             var result: T?
             try db.inTransaction(.immediate) {
@@ -200,128 +200,10 @@ public final class SQLiteClientStore: ClientStore {
         }
     }
 
-    private static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
+    static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
         try Row.fetchAll(statement, arguments: arguments).map(ClientRows.state(from:))
     }
 
-    // MARK: - Churn reviews
-
-    public func reviewDueClients(
-        now: Timestamp, limit: Int,
-        review: @escaping @Sendable (inout ClientState, [FollowUpTask.Kind: Timestamp]) -> [ClientEffect]
-    ) async throws -> ReviewOutcome {
-        // Most sweeps find nobody due: a read answers that without taking the write lock.
-        let anyDue = try await pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM clients WHERE next_review_at <= ?)",
-                              arguments: [now.millisecondsSinceEpoch]) ?? false
-        }
-        guard anyDue else { return ReviewOutcome() }
-        return try await immediateTransaction { db in
-            var due = try Self.loadClients(
-                db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE next_review_at <= ? ORDER BY next_review_at LIMIT ?"),
-                arguments: [now.millisecondsSinceEpoch, limit])
-            guard !due.isEmpty else { return ReviewOutcome() }
-            let lastTasks = try Self.newestTasks(of: due.map(\.clientId), in: db)
-            var effects: [ClientEffect] = []
-            for index in due.indices {
-                effects += review(&due[index], lastTasks[due[index].clientId] ?? [:])
-            }
-            try Self.updateReviewed(due, in: db)
-            var batch = BatchOutcome()
-            try Self.write(effects, in: db, outcome: &batch)
-            var outcome = ReviewOutcome()
-            outcome.reviewed = due.count
-            outcome.statusChanges = batch.statusChanges
-            outcome.churnRisks = batch.churnRisks
-            outcome.tasks = batch.tasks
-            outcome.suppressedTasks = batch.suppressedTasks
-            return outcome
-        }
-    }
-
-    /// A review changes the status and the next review time only.
-    private static func updateReviewed(_ clients: [ClientState], in db: Database) throws {
-        try updateColumns(["status", "status_changed_at", "next_review_at"], of: clients.map { client in
-            (client.clientId, [client.status?.rawValue, client.statusChangedAt?.millisecondsSinceEpoch,
-                               client.nextReviewAt?.millisecondsSinceEpoch])
-        }, in: db)
-    }
-
-    /// Sets `columns` of existing clients (a multi-row upsert whose insert never happens: the
-    /// other columns keep their values).
-    private static func updateColumns(
-        _ columns: [String], of rows: [(clientId: String, values: [(any DatabaseValueConvertible)?])], in db: Database
-    ) throws {
-        try forEachChunk(of: rows) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO clients (client_id, \(columns.joined(separator: ", ")))", columns: columns.count + 1, rows: chunk.count,
-                suffix: "ON CONFLICT (client_id) DO UPDATE SET " + columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            arguments.reserveCapacity(chunk.count * (columns.count + 1))
-            for row in chunk { arguments += [row.clientId] + row.values }
-            try statement.execute(arguments: StatementArguments(arguments))
-        }
-    }
-
-    /// The newest task of each kind per client, sent or suppressed (what a cooldown counts).
-    private static func newestTasks(of clientIds: [String], in db: Database) throws -> [String: [FollowUpTask.Kind: Timestamp]] {
-        var newest: [String: [FollowUpTask.Kind: Timestamp]] = [:]
-        try forEachChunk(of: clientIds) { chunk in
-            let list = placeholders(chunk.count)
-            let statement = try db.cachedStatement(sql: """
-                SELECT client_id, kind, max(created_at) FROM tasks WHERE client_id IN (\(list)) GROUP BY client_id, kind
-                UNION ALL
-                SELECT client_id, kind, max(created_at) FROM suppressed_tasks WHERE client_id IN (\(list)) GROUP BY client_id, kind
-                """)
-            for row in try Row.fetchAll(statement, arguments: StatementArguments(Array(chunk) + Array(chunk))) {
-                guard let kind = FollowUpTask.Kind(rawValue: row[1]) else { continue }
-                let at = Timestamp(millisecondsSinceEpoch: row[2])
-                newest[row[0], default: [:]][kind] = max(newest[row[0]]?[kind] ?? at, at)
-            }
-        }
-        return newest
-    }
-
-    public func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String? {
-        try await immediateTransaction { db in
-            let clients = try Self.loadClients(
-                db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?"),
-                arguments: [clientId ?? "", limit])
-            var changed: [(clientId: String, values: [(any DatabaseValueConvertible)?])] = []
-            for client in clients {
-                let next = schedule(client)
-                if next != client.nextReviewAt { changed.append((client.clientId, [next?.millisecondsSinceEpoch])) }
-            }
-            try Self.updateColumns(["next_review_at"], of: changed, in: db)
-            return clients.last?.clientId
-        }
-    }
-
-    public func eventClock(idleAfter: Duration) async throws -> Timestamp? {
-        let idle = idleAfter.components.seconds * 1000 + idleAfter.components.attoseconds / 1_000_000_000_000_000
-        return try await pool.read { db in
-            try Int64.fetchOne(db, sql: """
-                SELECT min(newest_at) FROM event_clock WHERE updated_at >= (SELECT max(updated_at) FROM event_clock) - ?
-                """, arguments: [idle]).map(Timestamp.init(millisecondsSinceEpoch:))
-        }
-    }
-
-    public func dueReviewCount(at now: Timestamp) async throws -> Int {
-        try await pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM clients WHERE next_review_at <= ?", arguments: [now.millisecondsSinceEpoch]) ?? 0
-        }
-    }
-
-    public func setting(_ name: String) async throws -> String? {
-        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
-    }
-
-    public func setSetting(_ name: String, to value: String) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                           arguments: [name, value])
-        }
-    }
 
     /// Adds the batch's purchase amounts to `purchase_days` and keeps each client's per-day totals
     /// (distinct days, first and last day, first-day and total value) in step with it.
@@ -405,7 +287,7 @@ public final class SQLiteClientStore: ClientStore {
     /// Records the status changes and the tasks not seen before, and queues them for publishing in
     /// the order the effects were produced. (A status change is new by construction: its event was
     /// accepted for the first time in this transaction.)
-    private static func write(_ effects: [ClientEffect], in db: Database, outcome: inout BatchOutcome) throws {
+    static func write(_ effects: [ClientEffect], in db: Database, outcome: inout BatchOutcome) throws {
         var changes: [StatusChange] = []
         var tasks: [FollowUpTask] = []
         var suppressed: [(task: FollowUpTask, because: String)] = []
@@ -486,7 +368,7 @@ public final class SQLiteClientStore: ClientStore {
         }
     }
 
-    private static func forEachChunk<T>(of items: [T], _ body: (ArraySlice<T>) throws -> Void) throws {
+    static func forEachChunk<T>(of items: [T], _ body: (ArraySlice<T>) throws -> Void) throws {
         var start = 0
         while start < items.count {
             let end = min(start + rowsPerStatement, items.count)
@@ -495,7 +377,7 @@ public final class SQLiteClientStore: ClientStore {
         }
     }
 
-    private static func placeholders(_ count: Int) -> String {
+    static func placeholders(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ",")
     }
 
@@ -562,43 +444,6 @@ public final class SQLiteClientStore: ClientStore {
     public func purgeWriteAheadLog() async throws {
         try await pool.writeWithoutTransaction { db in
             _ = try? db.checkpoint(.truncate)
-        }
-    }
-
-    public func purchaseHistories(asOf: Timestamp) async throws -> [String: PurchaseHistorySummary] {
-        let endDay = asOf.day
-        return try await pool.read { db in
-            var days: [String: [(day: Int, value: Double)]] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT client_id, day, amount FROM purchase_days WHERE day <= ?", arguments: [endDay])
-            while let row = try rows.next() {
-                days[row[0], default: []].append((row[1], Double(row[2] as Int64) / Double(Money.scale)))
-            }
-            return days.compactMapValues { PurchaseHistorySummary.from(purchases: $0, calibrationEndDay: endDay) }
-        }
-    }
-
-    public func saveModel(_ model: StoredModel) async throws -> StoredModel {
-        try await pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO models (kind, parameters, log_likelihood, clients, as_of, fitted_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [model.kind, model.parametersJSON, model.logLikelihood, model.clients,
-                                 model.asOf.millisecondsSinceEpoch, model.fittedAt.millisecondsSinceEpoch])
-            var saved = model
-            saved.version = Int(db.lastInsertedRowID)
-            return saved
-        }
-    }
-
-    public func newestModel(kind: String) async throws -> StoredModel? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT version, kind, parameters, log_likelihood, clients, as_of, fitted_at FROM models
-                WHERE kind = ? ORDER BY version DESC LIMIT 1
-                """, arguments: [kind]).map { row in
-                StoredModel(
-                    version: row[0], kind: row[1], parametersJSON: row[2], logLikelihood: row[3], clients: row[4],
-                    asOf: Timestamp(millisecondsSinceEpoch: row[5]), fittedAt: Timestamp(millisecondsSinceEpoch: row[6]))
-            }
         }
     }
 

@@ -1,0 +1,123 @@
+import ClienteleDomain
+import Foundation
+import GRDB
+
+/// Churn reviews: the due-client sweep, rescheduling, the event clock and the workers' settings.
+extension SQLiteClientStore {
+    public func reviewDueClients(
+        now: Timestamp, limit: Int,
+        review: @escaping @Sendable (inout ClientState, [FollowUpTask.Kind: Timestamp]) -> [ClientEffect]
+    ) async throws -> ReviewOutcome {
+        // Most sweeps find nobody due: a read answers that without taking the write lock.
+        let anyDue = try await pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM clients WHERE next_review_at <= ?)",
+                              arguments: [now.millisecondsSinceEpoch]) ?? false
+        }
+        guard anyDue else { return ReviewOutcome() }
+        return try await immediateTransaction { db in
+            var due = try Self.loadClients(
+                db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE next_review_at <= ? ORDER BY next_review_at LIMIT ?"),
+                arguments: [now.millisecondsSinceEpoch, limit])
+            guard !due.isEmpty else { return ReviewOutcome() }
+            let lastTasks = try Self.newestTasks(of: due.map(\.clientId), in: db)
+            var effects: [ClientEffect] = []
+            for index in due.indices {
+                effects += review(&due[index], lastTasks[due[index].clientId] ?? [:])
+            }
+            try Self.updateReviewed(due, in: db)
+            var batch = BatchOutcome()
+            try Self.write(effects, in: db, outcome: &batch)
+            var outcome = ReviewOutcome()
+            outcome.reviewed = due.count
+            outcome.statusChanges = batch.statusChanges
+            outcome.churnRisks = batch.churnRisks
+            outcome.tasks = batch.tasks
+            outcome.suppressedTasks = batch.suppressedTasks
+            return outcome
+        }
+    }
+
+    /// A review changes the status and the next review time only.
+    static func updateReviewed(_ clients: [ClientState], in db: Database) throws {
+        try updateColumns(["status", "status_changed_at", "next_review_at"], of: clients.map { client in
+            (client.clientId, [client.status?.rawValue, client.statusChangedAt?.millisecondsSinceEpoch,
+                               client.nextReviewAt?.millisecondsSinceEpoch])
+        }, in: db)
+    }
+
+    /// Sets `columns` of existing clients (a multi-row upsert whose insert never happens: the
+    /// other columns keep their values).
+    static func updateColumns(
+        _ columns: [String], of rows: [(clientId: String, values: [(any DatabaseValueConvertible)?])], in db: Database
+    ) throws {
+        try forEachChunk(of: rows) { chunk in
+            let statement = try db.cachedStatement(sql: insertSQL(
+                "INSERT INTO clients (client_id, \(columns.joined(separator: ", ")))", columns: columns.count + 1, rows: chunk.count,
+                suffix: "ON CONFLICT (client_id) DO UPDATE SET " + columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")))
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            arguments.reserveCapacity(chunk.count * (columns.count + 1))
+            for row in chunk { arguments += [row.clientId] + row.values }
+            try statement.execute(arguments: StatementArguments(arguments))
+        }
+    }
+
+    /// The newest task of each kind per client, sent or suppressed (what a cooldown counts).
+    static func newestTasks(of clientIds: [String], in db: Database) throws -> [String: [FollowUpTask.Kind: Timestamp]] {
+        var newest: [String: [FollowUpTask.Kind: Timestamp]] = [:]
+        try forEachChunk(of: clientIds) { chunk in
+            let list = placeholders(chunk.count)
+            let statement = try db.cachedStatement(sql: """
+                SELECT client_id, kind, max(created_at) FROM tasks WHERE client_id IN (\(list)) GROUP BY client_id, kind
+                UNION ALL
+                SELECT client_id, kind, max(created_at) FROM suppressed_tasks WHERE client_id IN (\(list)) GROUP BY client_id, kind
+                """)
+            for row in try Row.fetchAll(statement, arguments: StatementArguments(Array(chunk) + Array(chunk))) {
+                guard let kind = FollowUpTask.Kind(rawValue: row[1]) else { continue }
+                let at = Timestamp(millisecondsSinceEpoch: row[2])
+                newest[row[0], default: [:]][kind] = max(newest[row[0]]?[kind] ?? at, at)
+            }
+        }
+        return newest
+    }
+
+    public func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String? {
+        try await immediateTransaction { db in
+            let clients = try Self.loadClients(
+                db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?"),
+                arguments: [clientId ?? "", limit])
+            var changed: [(clientId: String, values: [(any DatabaseValueConvertible)?])] = []
+            for client in clients {
+                let next = schedule(client)
+                if next != client.nextReviewAt { changed.append((client.clientId, [next?.millisecondsSinceEpoch])) }
+            }
+            try Self.updateColumns(["next_review_at"], of: changed, in: db)
+            return clients.last?.clientId
+        }
+    }
+
+    public func eventClock(idleAfter: Duration) async throws -> Timestamp? {
+        let idle = idleAfter.components.seconds * 1000 + idleAfter.components.attoseconds / 1_000_000_000_000_000
+        return try await pool.read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT min(newest_at) FROM event_clock WHERE updated_at >= (SELECT max(updated_at) FROM event_clock) - ?
+                """, arguments: [idle]).map(Timestamp.init(millisecondsSinceEpoch:))
+        }
+    }
+
+    public func dueReviewCount(at now: Timestamp) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM clients WHERE next_review_at <= ?", arguments: [now.millisecondsSinceEpoch]) ?? 0
+        }
+    }
+
+    public func setting(_ name: String) async throws -> String? {
+        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
+    }
+
+    public func setSetting(_ name: String, to value: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                           arguments: [name, value])
+        }
+    }
+}
