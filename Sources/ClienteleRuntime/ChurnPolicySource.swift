@@ -73,6 +73,26 @@ public final class ChurnPolicySource: Sendable {
     /// Identifies what review times computed with `policy` depend on: when it changes, every
     /// client's next review is recomputed.
     public static func fingerprint(_ policy: ChurnPolicy) -> String {
-        "model=\(policy.models.map { "\($0.purchases.variant.rawValue)/v\($0.version)" } ?? "none");rules=\(policy.rules);settings=\(policy.settings)"
+        "model=\(policy.models.map { "\($0.purchases.variant.rawValue)/v\($0.version)" } ?? "none");" + settingsFingerprint(policy)
+    }
+
+    /// The part of the fingerprint that comes from configuration (not from the fitted model).
+    static func settingsFingerprint(_ policy: ChurnPolicy) -> String {
+        "rules=\(policy.rules);settings=\(policy.settings)"
+    }
+
+    /// For an event worker: warns when the churn settings the churn-worker last scheduled with
+    /// differ from this worker's, since this worker's review times would then be off until the
+    /// churn-worker re-judges each client. Returns whether they agree (true when nothing is stored).
+    @discardableResult
+    public func checkAgreesWithChurnWorker() async -> Bool {
+        let policy = await current()
+        guard let stored = try? await store.setting(ChurnWorker.scheduleSetting),
+              let range = stored.range(of: ";") else { return true }
+        let agrees = String(stored[range.upperBound...]) == Self.settingsFingerprint(policy)
+        if !agrees {
+            logger.warning("the churn settings differ from the ones the churn-worker scheduled with; give every worker the same CLIENTELE_SECTOR, thresholds and cooldown (one config file)")
+        }
+        return agrees
     }
 }

@@ -57,6 +57,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
 
     public func run() async throws {
         logger.info("consuming", metadata: ["topic": "\(settings.topics.resolve(handler.inputTopic))"])
+        await churnPolicy.checkAgreesWithChurnWorker()
         defer { logger.info("consumer stopped") }
         // The next batch is fetched and decoded while the current one is written (the poll runs
         // on the consumer's own queue). A revocation during that fetch only means the new owner
