@@ -12,8 +12,8 @@ struct ChurnProcessTests {
         .deletingLastPathComponent().appendingPathComponent("config/sectors.yaml").path
 
     /// The whole CDNOW master file replayed in event-clock mode through purchase-worker,
-    /// contact-worker (consent withdrawals for some clients) and churn-worker; then the model is
-    /// fitted as of the end of the data and the churn-worker picks it up without a restart.
+    /// contact-worker (consent withdrawals for some clients) and two churn-worker replicas; then the
+    /// model is fitted as of the end of the data and the churn-workers pick it up without a restart.
     @Test("a CDNOW master replay in event-clock mode ends with statuses consistent with P(alive), cooldowns and consent kept")
     func cdnowMasterReplay() async throws {
         let broker = try await BrokerProcess()
@@ -24,7 +24,8 @@ struct ChurnProcessTests {
         environment["CLIENTELE_SWEEP_INTERVAL_MS"] = "100"
         environment["CLIENTELE_MODEL_REFRESH_SECONDS"] = "1"
         environment["CLIENTELE_EVENT_CLOCK_IDLE_SECONDS"] = "2"
-        let workers = try ["purchase-worker", "contact-worker", "churn-worker"].map {
+        // Two churn-worker replicas share the store: nothing may be emitted twice.
+        let workers = try ["purchase-worker", "contact-worker", "churn-worker", "churn-worker"].map {
             try ChildProcess($0, [], environment: environment, directory: broker.directory)
         }
 
@@ -115,9 +116,12 @@ struct ChurnProcessTests {
         #expect((summary.tasksByKind["reactivation_campaign"] ?? 0) > 1000, "\(summary.tasksByKind)")
         #expect((summary.tasksByKind["retention_offer"] ?? 0) + (summary.tasksByKind["retention_call"] ?? 0) > 100, "\(summary.tasksByKind)")
 
-        // What was published on churn-risk matches the store's lapses, one message per id.
+        // What was published on churn-risk: one message per lapse, none twice although two
+        // replicas swept; as many as the tasks and suppressions they caused.
         let risks = try await broker.readAll(topic: "churn-risk", atLeast: 1)
         #expect(Set(risks.compactMap { field($0, "eventId") }).count == risks.count)
+        let churnTasks = ["retention_call", "retention_offer", "reactivation_campaign"].map { summary.tasksByKind[$0] ?? 0 }.reduce(0, +)
+        #expect(churnTasks <= risks.count)
         #expect(risks.allSatisfy { ["at_risk", "passive"].contains(field($0, "level") ?? "") })
         print("CDNOW master, event clock at \(end): \(counts.map { "\($0.key.rawValue) \($0.value)" }.sorted()), tasks \(summary.tasksByKind), "
               + "churn-risk messages \(risks.count), suppressed for withdrawn consent \(suppressedForWithdrawn)")
