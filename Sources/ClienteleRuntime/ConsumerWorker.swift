@@ -90,8 +90,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         var messages: [KafkaMessage] = []
         var events: [Handler.Event] = []
         var deadLetters: [OutgoingMessage] = []
-        /// Newest accepted event time per `topic/partition`, for the event clock.
-        var newestEventTimes: [String: Timestamp] = [:]
+        /// Newest accepted event time per partition, for the event clock.
+        var newestEventTimes: [TopicPartition: Timestamp] = [:]
         var polledAt = ContinuousClock.now
     }
 
@@ -104,7 +104,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             do {
                 let event = try handler.decode(message)
                 batch.events.append(event)
-                let source = "\(message.topic)/\(message.partition)"
+                let source = TopicPartition(topic: message.topic, partition: message.partition)
                 batch.newestEventTimes[source] = max(batch.newestEventTimes[source] ?? event.occurredAt, event.occurredAt)
             } catch {
                 logger.warning("rejected message", metadata: [
@@ -125,7 +125,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         let started = ContinuousClock.now
         // Every changed client's next churn review is set in the same transaction.
         let policy = await churnPolicy.current()
-        let context = BatchContext(schedule: { policy.nextReview(for: $0) }, newestEventTimes: batch.newestEventTimes)
+        let newest = Dictionary(uniqueKeysWithValues: batch.newestEventTimes.map { ("\($0.key.topic)/\($0.key.partition)", $0.value) })
+        let context = BatchContext(schedule: { policy.nextReview(for: $0) }, newestEventTimes: newest)
         let outcome = try await retrying("dead-letter publish and store transaction") { [handler, store, producer] in
             async let published: Void = producer.send(batch.deadLetters)
             let outcome = try await store.apply(batch.events, context: context) { event, client in handler.reduce(event, &client) }
