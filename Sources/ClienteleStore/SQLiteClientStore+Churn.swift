@@ -50,15 +50,10 @@ extension SQLiteClientStore {
     static func updateColumns(
         _ columns: [String], of rows: [(clientId: String, values: [(any DatabaseValueConvertible)?])], in db: Database
     ) throws {
-        try forEachChunk(of: rows) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO clients (client_id, \(columns.joined(separator: ", ")))", columns: columns.count + 1, rows: chunk.count,
-                suffix: "ON CONFLICT (client_id) DO UPDATE SET " + columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            arguments.reserveCapacity(chunk.count * (columns.count + 1))
-            for row in chunk { arguments += [row.clientId] + row.values }
-            try statement.execute(arguments: StatementArguments(arguments))
-        }
+        try insertRows(
+            rows, "INSERT INTO clients (client_id, \(columns.joined(separator: ", ")))", columns: columns.count + 1,
+            suffix: "ON CONFLICT (client_id) DO UPDATE SET " + columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", "),
+            in: db) { [$0.clientId] + $0.values }
     }
 
     /// The newest task of each kind per client, sent or suppressed (what a cooldown counts).

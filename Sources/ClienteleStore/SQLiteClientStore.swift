@@ -116,19 +116,9 @@ public final class SQLiteClientStore: ClientStore {
     ) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         // 1. Idempotency records: the ids returned are the events never seen before.
-        var firstTime = Set<String>()
-        try forEachChunk(of: events) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO processed_events (event_id, occurred_at)", columns: 2, rows: chunk.count,
-                suffix: "ON CONFLICT DO NOTHING RETURNING event_id"))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            arguments.reserveCapacity(chunk.count * 2)
-            for event in chunk {
-                arguments.append(event.eventId)
-                arguments.append(event.occurredAt.millisecondsSinceEpoch)
-            }
-            for id in try String.fetchAll(statement, arguments: StatementArguments(arguments)) { firstTime.insert(id) }
-        }
+        var firstTime = Set(try insertRowsReturningIds(
+            events, "INSERT INTO processed_events (event_id, occurred_at)", columns: 2,
+            suffix: "ON CONFLICT DO NOTHING RETURNING event_id", in: db) { [$0.eventId, $0.occurredAt.millisecondsSinceEpoch] })
         var fresh: [Event] = []
         fresh.reserveCapacity(firstTime.count)
         for event in events where firstTime.remove(event.eventId) != nil { fresh.append(event) }
@@ -193,11 +183,8 @@ public final class SQLiteClientStore: ClientStore {
     }
 
     private static func upsert(_ states: [ClientState], in db: Database) throws {
-        try forEachChunk(of: states) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL(
-                ClientRows.insertPrefix, columns: ClientRows.columnCount, rows: chunk.count, suffix: ClientRows.upsertSuffix))
-            try statement.execute(arguments: StatementArguments(chunk.flatMap(ClientRows.values(for:))))
-        }
+        try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db,
+                       values: ClientRows.values(for:))
     }
 
     static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
@@ -236,14 +223,9 @@ public final class SQLiteClientStore: ClientStore {
             }
             clients[key.clientId]?.purchaseDays.add(day: key.day, amount: amounts[key]!, isNewDay: isNew)
         }
-        try forEachChunk(of: order) { chunk in
-            let upsert = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO purchase_days (day, client_id, amount)", columns: 3, rows: chunk.count,
-                suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount"))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            arguments.reserveCapacity(chunk.count * 3)
-            for key in chunk { arguments += [key.day, key.clientId, amounts[key]!.units] }
-            try upsert.execute(arguments: StatementArguments(arguments))
+        try insertRows(order, "INSERT INTO purchase_days (day, client_id, amount)", columns: 3,
+                       suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount", in: db) {
+            [$0.day, $0.clientId, amounts[$0]!.units]
         }
     }
 
@@ -299,50 +281,26 @@ public final class SQLiteClientStore: ClientStore {
             case .purchaseDay, .erased, .churnRisk: continue
             }
         }
-        try forEachChunk(of: changes) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL("""
-                INSERT INTO status_changes
-                    (event_id, client_id, status, previous_status, changed_at, reason, caused_by, purchase_count, temperature)
-                """, columns: 9, rows: chunk.count, suffix: ""))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            for change in chunk {
-                arguments += [
-                    change.eventId, change.clientId, change.status.rawValue, change.previousStatus?.rawValue,
-                    change.changedAt.millisecondsSinceEpoch, change.reason, change.causedBy, change.purchaseCount,
-                    change.temperature?.rawValue,
-                ]
-            }
-            try statement.execute(arguments: StatementArguments(arguments))
+        try insertRows(changes, """
+            INSERT INTO status_changes
+                (event_id, client_id, status, previous_status, changed_at, reason, caused_by, purchase_count, temperature)
+            """, columns: 9, in: db) { change in
+            [change.eventId, change.clientId, change.status.rawValue, change.previousStatus?.rawValue,
+             change.changedAt.millisecondsSinceEpoch, change.reason, change.causedBy, change.purchaseCount,
+             change.temperature?.rawValue]
         }
-        var newTaskIds = Set<String>()
-        try forEachChunk(of: tasks) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL("""
-                INSERT INTO tasks (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by)
-                """, columns: 8, rows: chunk.count, suffix: "ON CONFLICT DO NOTHING RETURNING task_id"))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            for task in chunk {
-                arguments += [
-                    task.taskId, task.clientId, task.kind.rawValue, task.priority.rawValue,
-                    task.dueAt.millisecondsSinceEpoch, task.createdAt.millisecondsSinceEpoch, task.reason, task.causedBy,
-                ]
-            }
-            // A task id seen before (same cause) is not sent again.
-            for id in try String.fetchAll(statement, arguments: StatementArguments(arguments)) { newTaskIds.insert(id) }
+        func taskValues(_ task: FollowUpTask) -> [(any DatabaseValueConvertible)?] {
+            [task.taskId, task.clientId, task.kind.rawValue, task.priority.rawValue,
+             task.dueAt.millisecondsSinceEpoch, task.createdAt.millisecondsSinceEpoch, task.reason, task.causedBy]
         }
-        try forEachChunk(of: suppressed) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL("""
-                INSERT INTO suppressed_tasks
-                    (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by, suppressed_because)
-                """, columns: 9, rows: chunk.count, suffix: "ON CONFLICT DO NOTHING RETURNING task_id"))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            for (task, because) in chunk {
-                arguments += [
-                    task.taskId, task.clientId, task.kind.rawValue, task.priority.rawValue,
-                    task.dueAt.millisecondsSinceEpoch, task.createdAt.millisecondsSinceEpoch, task.reason, task.causedBy, because,
-                ]
-            }
-            outcome.suppressedTasks += try String.fetchAll(statement, arguments: StatementArguments(arguments)).count
-        }
+        // A task id seen before (same cause) is not sent again.
+        let newTaskIds = Set(try insertRowsReturningIds(
+            tasks, "INSERT INTO tasks (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by)", columns: 8,
+            suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db, values: taskValues))
+        outcome.suppressedTasks += try insertRowsReturningIds(suppressed, """
+            INSERT INTO suppressed_tasks
+                (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by, suppressed_because)
+            """, columns: 9, suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db) { taskValues($0.task) + [$0.because] }.count
         var outbox: [(topic: String, key: String, payload: [UInt8], id: String)] = []
         for effect in effects {
             switch effect {
@@ -359,12 +317,44 @@ public final class SQLiteClientStore: ClientStore {
                 continue
             }
         }
-        try forEachChunk(of: outbox) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL(
-                "INSERT INTO outbox (topic, message_key, payload, message_id)", columns: 4, rows: chunk.count, suffix: ""))
+        try insertRows(outbox, "INSERT INTO outbox (topic, message_key, payload, message_id)", columns: 4, in: db) {
+            [$0.topic, $0.key, Data($0.payload), $0.id]
+        }
+    }
+
+    /// Writes `rows` with multi-row statements of ``rowsPerStatement`` rows:
+    /// `PREFIX VALUES (…),(…) SUFFIX`, each row's `columns` values given by `values`.
+    static func insertRows<Item>(
+        _ rows: [Item], _ prefix: String, columns: Int, suffix: String = "", in db: Database,
+        values: (Item) -> [(any DatabaseValueConvertible)?]
+    ) throws {
+        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, values: values) { statement, arguments in
+            try statement.execute(arguments: arguments)
+        }
+    }
+
+    /// The same, for a `suffix` ending in `RETURNING <text column>`: the values it returned.
+    static func insertRowsReturningIds<Item>(
+        _ rows: [Item], _ prefix: String, columns: Int, suffix: String, in db: Database,
+        values: (Item) -> [(any DatabaseValueConvertible)?]
+    ) throws -> [String] {
+        var returned: [String] = []
+        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, values: values) { statement, arguments in
+            returned += try String.fetchAll(statement, arguments: arguments)
+        }
+        return returned
+    }
+
+    private static func forEachStatement<Item>(
+        _ rows: [Item], _ prefix: String, columns: Int, suffix: String, in db: Database,
+        values: (Item) -> [(any DatabaseValueConvertible)?], run: (Statement, StatementArguments) throws -> Void
+    ) throws {
+        try forEachChunk(of: rows) { chunk in
+            let statement = try db.cachedStatement(sql: insertSQL(prefix, columns: columns, rows: chunk.count, suffix: suffix))
             var arguments: [(any DatabaseValueConvertible)?] = []
-            for row in chunk { arguments += [row.topic, row.key, Data(row.payload), row.id] }
-            try statement.execute(arguments: StatementArguments(arguments))
+            arguments.reserveCapacity(chunk.count * columns)
+            for row in chunk { arguments += values(row) }
+            try run(statement, StatementArguments(arguments))
         }
     }
 
