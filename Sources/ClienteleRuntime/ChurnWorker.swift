@@ -86,11 +86,7 @@ public final class ChurnWorker: Service, Sendable {
             let outcome = try await store.reviewDueClients(now: now, limit: configuration.sweepBatchSize) { client, lastTasks in
                 policy.review(&client, now: now, lastTaskAt: lastTasks)
             }
-            total.reviewed += outcome.reviewed
-            total.statusChanges += outcome.statusChanges
-            total.churnRisks += outcome.churnRisks
-            total.tasks += outcome.tasks
-            total.suppressedTasks += outcome.suppressedTasks
+            total += outcome
             if outcome.statusChanges + outcome.tasks + outcome.churnRisks > 0 { relay?.wake() }
             if outcome.reviewed < configuration.sweepBatchSize { break }
         }

@@ -142,6 +142,24 @@ public struct ReviewOutcome: Sendable, Equatable {
     public var suppressedTasks: Int = 0
 
     public init() {}
+
+    /// `reviewed` clients whose reviews wrote what `batch` counts.
+    public init(reviewed: Int, wrote batch: BatchOutcome) {
+        self.reviewed = reviewed
+        statusChanges = batch.statusChanges
+        churnRisks = batch.churnRisks
+        tasks = batch.tasks
+        suppressedTasks = batch.suppressedTasks
+    }
+
+    /// Adds another batch's counts (a sweep's total).
+    public static func += (total: inout ReviewOutcome, batch: ReviewOutcome) {
+        total.reviewed += batch.reviewed
+        total.statusChanges += batch.statusChanges
+        total.churnRisks += batch.churnRisks
+        total.tasks += batch.tasks
+        total.suppressedTasks += batch.suppressedTasks
+    }
 }
 
 /// What one ``ClientStore/apply(_:context:reducer:)`` call did.

@@ -27,13 +27,7 @@ extension SQLiteClientStore {
             try Self.updateReviewed(due, in: db)
             var batch = BatchOutcome()
             try Self.write(effects, in: db, outcome: &batch)
-            var outcome = ReviewOutcome()
-            outcome.reviewed = due.count
-            outcome.statusChanges = batch.statusChanges
-            outcome.churnRisks = batch.churnRisks
-            outcome.tasks = batch.tasks
-            outcome.suppressedTasks = batch.suppressedTasks
-            return outcome
+            return ReviewOutcome(reviewed: due.count, wrote: batch)
         }
     }
 
