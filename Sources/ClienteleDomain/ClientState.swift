@@ -87,6 +87,16 @@ public struct PurchaseDayTotals: Sendable, Equatable {
 
     public init() {}
 
+    /// Whether the client had no purchase on `day` yet: decided from the totals, except for a day
+    /// between the first day and the oldest of ``recentDays``, which `known` answers.
+    public func isNew(_ day: Int, known: (Int) -> Bool) -> Bool {
+        guard let first = firstDay, let last = lastDay else { return true }
+        if day < first || day > last { return true }
+        if day == first || day == last { return false }
+        if let oldestRecent = recentDays.first, day >= oldestRecent { return !recentDays.contains(day) }
+        return !known(day)
+    }
+
     /// Adds a purchase amount on a day; `isNewDay` says whether the client had no purchase that day yet.
     public mutating func add(day: Int, amount: Money, isNewDay: Bool) {
         totalAmount += amount

@@ -66,8 +66,15 @@ public struct ContactProfile: Sendable, Equatable {
     public var lastComplaintAt: Timestamp?
     public var lastSatisfaction: Fact<Int>?
     /// `granted` true/false as last stated; nil when the client never said.
-    public var consent: Fact<Bool>?
+    public var consent: Fact<Bool>? { consentStatements.last }
+    /// Every consent statement, oldest first (at most ``consentStatementsKept``; two at the same
+    /// instant are kept as one, withdrawn): what a task created at some moment is checked against.
+    public var consentStatements: [Fact<Bool>] = []
     public var history: [ContactTallyKey: ContactTally] = [:]
+
+    /// Consent statements kept per client. Older ones are dropped; a moment before the oldest kept
+    /// is judged by it.
+    public static let consentStatementsKept = 64
 
     public init() {}
 
@@ -78,6 +85,28 @@ public struct ContactProfile: Sendable, Equatable {
 
     /// False only when the client withdrew consent and has not granted it again.
     public var allowsMarketing: Bool { consent?.value ?? true }
+
+    /// Whether consent stood at `time`: the latest statement at or before it decides (a tie counts
+    /// as withdrawn); with none, marketing is allowed unless the oldest statement kept is a
+    /// withdrawal and older ones were dropped.
+    public func allowsMarketing(at time: Timestamp) -> Bool {
+        guard let index = consentStatements.lastIndex(where: { $0.at <= time }) else {
+            return consentStatements.count < Self.consentStatementsKept || (consentStatements.first?.value ?? true)
+        }
+        return consentStatements[index].value
+    }
+
+    /// Records a consent statement, wherever it falls in time (the latest wins; two at the same
+    /// instant count as withdrawn).
+    public mutating func recordConsent(_ granted: Bool, at time: Timestamp) {
+        if let same = consentStatements.firstIndex(where: { $0.at == time }) {
+            consentStatements[same].value = consentStatements[same].value && granted
+            return
+        }
+        let position = consentStatements.firstIndex { $0.at > time } ?? consentStatements.endIndex
+        consentStatements.insert(Fact(granted, at: time), at: position)
+        if consentStatements.count > Self.consentStatementsKept { consentStatements.removeFirst() }
+    }
 
     mutating func record(_ qualification: Qualification, at time: Timestamp) {
         if let value = qualification.budget { budget = .latest(budget, Fact(value, at: time)) }
@@ -104,6 +133,23 @@ extension ContactProfile {
         let facts = [("budget", budget), ("authority", authority), ("need", need), ("timing", timing)]
         let known = facts.compactMap { name, fact in fact.map { "[\"\(name)\",\($0.value),\($0.at.millisecondsSinceEpoch)]" } }
         return known.isEmpty ? nil : "[" + known.joined(separator: ",") + "]"
+    }
+
+    /// The consent statements as compact JSON (nil when none), for storage: `[[1,ms],[0,ms]]`.
+    public var consentJSON: String? {
+        guard !consentStatements.isEmpty else { return nil }
+        return "[" + consentStatements.map { "[\($0.value ? 1 : 0),\($0.at.millisecondsSinceEpoch)]" }.joined(separator: ",") + "]"
+    }
+
+    /// Restores what ``consentJSON`` wrote.
+    public mutating func restore(consentJSON: String) throws(ConfigurationProblem) {
+        consentStatements = []
+        for row in try Self.rows(consentJSON) {
+            guard row.count == 2, case .number(let flag) = row[0], case .number(let ms) = row[1],
+                  let millis = Int64(ms), flag == "0" || flag == "1" else { throw ConfigurationProblem("bad consent row") }
+            consentStatements.append(Fact(flag == "1", at: Timestamp(millisecondsSinceEpoch: millis)))
+        }
+        consentStatements.sort { $0.at < $1.at }
     }
 
     /// The contact history as compact JSON (nil when empty), for storage; sorted, so stable.

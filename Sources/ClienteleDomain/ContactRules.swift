@@ -71,12 +71,7 @@ public struct ContactRules: Sendable, Equatable {
         switch event.kind {
         case .consentGranted, .consentWithdrawn:
             // The latest statement wins; two at the same instant count as withdrawn (the safe reading).
-            let stated = Fact(event.kind == .consentGranted, at: event.occurredAt)
-            if let current = client.contacts.consent, current.at == stated.at {
-                client.contacts.consent = Fact(current.value && stated.value, at: stated.at)
-            } else {
-                client.contacts.consent = .latest(client.contacts.consent, stated)
-            }
+            client.contacts.recordConsent(event.kind == .consentGranted, at: event.occurredAt)
         case .serviceUse:
             client.contacts.lastServiceUseAt = max(client.contacts.lastServiceUseAt ?? event.occurredAt, event.occurredAt)
             effects += reactivateIfLapsed(&client, by: event)

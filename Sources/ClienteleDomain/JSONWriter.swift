@@ -44,6 +44,18 @@ public struct JSONObjectWriter: Sendable {
         raw(String(value))
     }
 
+    public mutating func add(_ name: String, _ value: Bool?) {
+        guard let value else { return }
+        key(name)
+        raw(value ? "true" : "false")
+    }
+
+    /// A nested object.
+    public mutating func add(_ name: String, object: JSONObjectWriter) {
+        key(name)
+        buffer.append(contentsOf: object.bytes)
+    }
+
     public mutating func add(_ name: String, _ value: Timestamp?) {
         add(name, value?.rfc3339)
     }

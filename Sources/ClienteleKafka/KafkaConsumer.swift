@@ -6,10 +6,16 @@ import Synchronization
 /// A consumer-group member with manual offset storage.
 ///
 /// Offsets are never stored automatically: call ``storeOffsets(_:)`` once the work for a batch is
-/// durable; librdkafka then commits them in the background (`auto.commit.interval.ms`), and
-/// synchronously when partitions are revoked and on ``close()``. Messages polled in the same call
-/// as a revocation, from a revoked partition, are dropped from the batch: the partition's next
-/// owner reads them again from the committed offset.
+/// durable; librdkafka then commits them in the background (`auto.commit.interval.ms`), on
+/// ``commitAsync()``, synchronously when partitions are revoked and on ``close()``. Messages polled
+/// in the same call as a revocation, from a revoked partition, are dropped from the batch: the
+/// partition's next owner reads them again from the committed offset.
+///
+/// The commit on revocation is sent with the current generation. A coordinator that has already
+/// started another rebalance refuses it (`REBALANCE_IN_PROGRESS`): librdkafka 2.0.2's mock cluster
+/// does so when a follower's SyncGroup reaches it after the leader's, which makes it start a new
+/// round at once. The next owner then starts from the previous commit and reads again what was
+/// stored since; ``revokeCommitsRefused`` counts such revocations.
 ///
 /// Every librdkafka call runs on the consumer's own serial dispatch queue.
 public final class KafkaConsumer: Sendable {
@@ -30,6 +36,9 @@ public final class KafkaConsumer: Sendable {
         configuration.setDefault("auto.commit.interval.ms", "1000")
         configuration.setDefault("auto.offset.reset", "earliest")
         configuration.setDefault("fetch.wait.max.ms", "50")
+        // An end-of-partition event each time a partition is read to its end: how a worker knows
+        // its stream is caught up (``ConsumerBatch/reachedEnd``).
+        configuration.setDefault("enable.partition.eof", "true")
         // Incremental rebalancing: only the partitions that move are revoked, and a member may
         // commit during the revocation (the eager protocol's commit is refused mid-rebalance).
         configuration.setDefault("partition.assignment.strategy", "cooperative-sticky")
@@ -64,9 +73,17 @@ public final class KafkaConsumer: Sendable {
     /// Waits up to `maxWait` for a first message, then takes what is already buffered, up to
     /// `maxMessages`. Returns an empty array when nothing arrived in time.
     public func poll(maxMessages: Int, maxWait: Duration) async throws -> [KafkaMessage] {
+        try await pollBatch(maxMessages: maxMessages, maxWait: maxWait).messages
+    }
+
+    /// Like ``poll(maxMessages:maxWait:)``, and also says which partitions were read to their end.
+    public func pollBatch(maxMessages: Int, maxWait: Duration) async throws -> ConsumerBatch {
         let waitMilliseconds = Int32(clamping: maxWait.components.seconds * 1000 + maxWait.components.attoseconds / 1_000_000_000_000_000)
         return try await queue.perform { [client] in client.poll(maxMessages: maxMessages, waitMilliseconds: waitMilliseconds) }
     }
+
+    /// How many revocations found their commit refused by the coordinator (see the type's notes).
+    public var revokeCommitsRefused: Int { client.context.refusedRevokeCommits.load(ordering: .relaxed) }
 
     /// Marks these positions as processed; they are committed with the next (auto) commit.
     /// Positions of partitions this member no longer owns are ignored.
@@ -78,6 +95,19 @@ public final class KafkaConsumer: Sendable {
     /// Commits the stored offsets now and waits for the broker's answer.
     public func commit() async throws {
         try await queue.perform { [client] in client.commitStored() }
+    }
+
+    /// Sends the stored offsets for commit without waiting for the answer (a failed commit is
+    /// retried by the next one).
+    public func commitAsync() async {
+        await queue.perform { [client] in client.commitStoredAsync() }
+    }
+
+    /// The number of partitions of `topic` (nil when the cluster does not know the topic).
+    public func partitionCount(of topic: String, timeout: Duration = .seconds(10)) async throws -> Int? {
+        try await queue.perform { [client] in
+            client.partitionCount(of: topic, timeoutMilliseconds: Int32(timeout.components.seconds * 1000))
+        }
     }
 
     /// The partitions currently assigned to this member.
@@ -107,11 +137,13 @@ public final class KafkaConsumer: Sendable {
             self.context = context
         }
 
-        func poll(maxMessages: Int, waitMilliseconds: Int32) -> Result<[KafkaMessage], Error> {
+        func poll(maxMessages: Int, waitMilliseconds: Int32) -> Result<ConsumerBatch, Error> {
             guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
             context.revokedDuringPoll.withLock { $0.removeAll() }
             var messages: [KafkaMessage] = []
             messages.reserveCapacity(min(maxMessages, 4096))
+            // Partitions whose end was reached after their last message of this poll.
+            var atEnd: Set<TopicPartition> = []
             var timeout = waitMilliseconds
             while messages.count < maxMessages {
                 guard let raw = rd_kafka_consumer_poll(rk, timeout) else { break }
@@ -119,7 +151,10 @@ public final class KafkaConsumer: Sendable {
                 defer { rd_kafka_message_destroy(raw) }
                 let error = raw.pointee.err
                 if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    if error == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                    if error == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        if let rkt = raw.pointee.rkt { atEnd.insert(TopicPartition(topic: topicName(rkt), partition: raw.pointee.partition)) }
+                        continue
+                    }
                     var text = [CChar](repeating: 0, count: 512)
                     if rd_kafka_fatal_error(rk, &text, text.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
                         return .failure(KafkaError(code: error.rawValue, message: "fatal consumer error", isFatal: true))
@@ -127,28 +162,28 @@ public final class KafkaConsumer: Sendable {
                     context.logger.warning("consumer error", metadata: ["error": "\(String(cString: rd_kafka_err2name(error)))"])
                     continue
                 }
-                messages.append(convert(raw))
+                let message = convert(raw)
+                if !atEnd.isEmpty { atEnd.remove(TopicPartition(topic: message.topic, partition: message.partition)) }
+                messages.append(message)
             }
             let revoked = context.revokedDuringPoll.withLock { $0 }
             if !revoked.isEmpty {
                 messages.removeAll { revoked.contains(TopicPartition(topic: $0.topic, partition: $0.partition)) }
+                atEnd.subtract(revoked)
             }
-            return .success(messages)
+            return .success(ConsumerBatch(messages: messages, reachedEnd: atEnd))
+        }
+
+        private func topicName(_ rkt: OpaquePointer) -> String {
+            if let known = topicNames[rkt] { return known }
+            let name = String(cString: rd_kafka_topic_name(rkt))
+            topicNames[rkt] = name
+            return name
         }
 
         private func convert(_ raw: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
             let message = raw.pointee
-            let topic: String
-            if let rkt = message.rkt {
-                if let known = topicNames[rkt] {
-                    topic = known
-                } else {
-                    topic = String(cString: rd_kafka_topic_name(rkt))
-                    topicNames[rkt] = topic
-                }
-            } else {
-                topic = ""
-            }
+            let topic = message.rkt.map(topicName) ?? ""
             let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
             let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) }
             var headers: [KafkaHeader] = []
@@ -198,6 +233,28 @@ public final class KafkaConsumer: Sendable {
             return .failure(KafkaError(error, context: "commit"))
         }
 
+        func commitStoredAsync() {
+            guard open.load(ordering: .acquiring) else { return }
+            _ = rd_kafka_commit(rk, nil, 1)
+        }
+
+        func partitionCount(of topic: String, timeoutMilliseconds: Int32) -> Result<Int?, Error> {
+            guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
+            guard let handle = rd_kafka_topic_new(rk, topic, nil) else { return .failure(KafkaError.configuration("cannot name topic")) }
+            defer { rd_kafka_topic_destroy(handle) }
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            let error = rd_kafka_metadata(rk, 0, handle, &metadata, timeoutMilliseconds)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+                return .failure(KafkaError(error, context: "metadata for a topic"))
+            }
+            defer { rd_kafka_metadata_destroy(metadata) }
+            guard metadata.pointee.topic_cnt > 0 else { return .success(nil) }
+            let entry = metadata.pointee.topics[0]
+            if entry.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || entry.partition_cnt == 0 { return .success(nil) }
+            guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(entry.err, context: "metadata for a topic")) }
+            return .success(Int(entry.partition_cnt))
+        }
+
         func committed(_ partitions: [TopicPartition], timeoutMilliseconds: Int32) -> Result<[TopicPartition: Int64], Error> {
             guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
             guard let list = rd_kafka_topic_partition_list_new(Int32(partitions.count)) else { return .success([:]) }
@@ -232,6 +289,7 @@ public final class KafkaConsumer: Sendable {
         final class Context: NativeCallbackContext, @unchecked Sendable {
             let assigned = Mutex<Set<TopicPartition>>([])
             let revokedDuringPoll = Mutex<Set<TopicPartition>>([])
+            let refusedRevokeCommits = Atomic<Int>(0)
 
             /// Runs inside rd_kafka_consumer_poll (on the consumer queue).
             func rebalance(rk: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
@@ -251,7 +309,11 @@ public final class KafkaConsumer: Sendable {
                     // partitions move, so the next owner starts exactly after our work.
                     let commitError = rd_kafka_commit(rk, nil, 0)
                     if commitError != RD_KAFKA_RESP_ERR_NO_ERROR, commitError != RD_KAFKA_RESP_ERR__NO_OFFSET {
-                        logger.warning("commit on revoke failed", metadata: ["error": "\(String(cString: rd_kafka_err2name(commitError)))"])
+                        // The next owner starts from the previous commit and reads the rest again
+                        // (harmless for idempotent work); see the type's notes.
+                        refusedRevokeCommits.add(1, ordering: .relaxed)
+                        logger.notice("commit on revoke refused; the partitions' next owner re-reads from the previous commit",
+                                      metadata: ["error": "\(String(cString: rd_kafka_err2name(commitError)))"])
                     }
                     revokedDuringPoll.withLock { $0.formUnion(changed) }
                     if cooperative {

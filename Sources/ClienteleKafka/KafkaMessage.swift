@@ -95,3 +95,16 @@ public struct TopicPartition: Sendable, Hashable, Comparable {
         (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
     }
 }
+
+/// What one consumer poll returned.
+public struct ConsumerBatch: Sendable {
+    public var messages: [KafkaMessage]
+    /// Partitions read to their end in this poll (after their last message in it, if any): nothing
+    /// more was there when the consumer last fetched them.
+    public var reachedEnd: Set<TopicPartition>
+
+    public init(messages: [KafkaMessage], reachedEnd: Set<TopicPartition> = []) {
+        self.messages = messages
+        self.reachedEnd = reachedEnd
+    }
+}

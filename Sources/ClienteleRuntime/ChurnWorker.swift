@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Detects churn by time passing: sweeps the clients whose next review is due and lets the churn
 /// policy move them to `at_risk`/`passive` (or back), with `churn-risk` events and tasks, through
@@ -20,7 +21,11 @@ public final class ChurnWorker: Service, Sendable {
     private let relay: OutboxRelay?
     private let clock: WorkerConfiguration.Clock
     private let configuration: ChurnConfiguration
+    private let alignment: StreamAlignmentSettings
     private let logger: Logger
+    /// The last moment judged, as recorded in the store (for operators and tests).
+    private let judgedThrough = Mutex<Timestamp?>(nil)
+    private let waitingForStreamsLogged = Mutex(false)
     private let reviewed = Counter(label: "clientele_churn_reviews_total")
     private let lapses = Counter(label: "clientele_churn_risks_total")
     private let sweepDuration = Timer(label: "clientele_churn_sweep_duration_seconds")
@@ -32,13 +37,14 @@ public final class ChurnWorker: Service, Sendable {
 
     public init(
         store: any ClientStore, policies: ChurnPolicySource, relay: OutboxRelay?, clock: WorkerConfiguration.Clock,
-        configuration: ChurnConfiguration, logger: Logger
+        configuration: ChurnConfiguration, alignment: StreamAlignmentSettings = StreamAlignmentSettings(), logger: Logger
     ) {
         self.store = store
         self.policies = policies
         self.relay = relay
         self.clock = clock
         self.configuration = configuration
+        self.alignment = alignment
         self.logger = logger
     }
 
@@ -71,7 +77,12 @@ public final class ChurnWorker: Service, Sendable {
         let policy = await policies.current()
         try await rescheduleIfNeeded(policy)
         guard let now = try await now() else { return ReviewOutcome() }
-        return try await sweep(at: now, policy: policy)
+        let outcome = try await sweep(at: now, policy: policy)
+        if judgedThrough.withLock({ $0 }) != now {
+            try await store.setSetting(StoreSettingNames.churnJudgedThrough, to: now.rfc3339)
+            judgedThrough.withLock { $0 = now }
+        }
+        return outcome
     }
 
     /// Reviews every client due by `now` with the current policy (no rescheduling).
@@ -102,12 +113,31 @@ public final class ChurnWorker: Service, Sendable {
         return total
     }
 
-    /// The wall clock, or the store's event clock (nil before any event: nothing to judge yet).
+    /// The moment to judge at: the wall clock, or the store's event clock (nil before any event:
+    /// nothing to judge yet) — but never a moment up to which both input streams are not yet
+    /// complete (``ClientStore/streamFrontier(partitions:)``): a lagging purchase-worker must not
+    /// make clients look lapsed. Strictly before the frontier, so every event at or before the
+    /// judged moment has been applied.
     func now() async throws -> Timestamp? {
+        let clockNow: Timestamp?
         switch clock {
-        case .wall: Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-        case .event: try await store.eventClock(idleAfter: configuration.eventClockIdle)
+        case .wall: clockNow = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        case .event: clockNow = try await store.eventClock(idleAfter: configuration.eventClockIdle)
         }
+        guard let clockNow, alignment.enabled else { return clockNow }
+        guard let partitions = try await store.setting(StoreSettingNames.partitions).flatMap({ Int($0) }),
+              let frontier = try await store.streamFrontier(partitions: partitions)
+        else {
+            let alreadyLogged = waitingForStreamsLogged.withLock { logged in
+                defer { logged = true }
+                return logged
+            }
+            if !alreadyLogged {
+                logger.notice("no churn judgement until both event workers have reported every partition of their streams")
+            }
+            return nil
+        }
+        return min(clockNow, Timestamp(millisecondsSinceEpoch: frontier.millisecondsSinceEpoch - 1))
     }
 
     /// Recomputes every client's next review when the stored ones were computed with another

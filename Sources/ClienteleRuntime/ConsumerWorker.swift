@@ -1,18 +1,23 @@
 import ClienteleDomain
 import ClienteleKafka
 import ClienteleStore
+import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
 
 /// The consume → process → commit loop shared by every event worker.
 ///
-/// Each poll yields a batch (the next one is fetched and decoded while the current one is written). Messages that fail validation are copied to the dead-letter topic;
-/// the others are applied to the store in one transaction (idempotently). Only when both are
-/// durable are the batch's offsets stored for commit, so a crash at any point redelivers work
-/// that the idempotency records then skip. Store or Kafka failures are retried with backoff and
-/// never skip a message. On graceful shutdown the current batch is finished, offsets committed
-/// and the group left.
+/// Each poll yields a batch (the next one is fetched and decoded while the current one is
+/// written). Messages that fail validation are copied to the dead-letter topic; the others go to
+/// the store in one transaction (idempotently), with how far the stream is now complete in each
+/// partition: the store applies each event once the other stream is complete up to its time, in
+/// event-time order with it (see ``InputBatch``). Only when both are durable are the batch's
+/// offsets stored and committed, so a crash at any point redelivers work that the idempotency
+/// records then skip. While the stream is idle, its completeness still advances (``StreamTracker``)
+/// so that the other stream's events do not wait for it. Store or Kafka failures are retried
+/// with backoff and never skip a message. On graceful shutdown the current batch is finished,
+/// offsets committed and the group left.
 public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     private let handler: Handler
     private let consumer: KafkaConsumer
@@ -20,28 +25,34 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     private let store: any ClientStore
     private let relay: OutboxRelay
     private let churnPolicy: ChurnPolicySource
+    private let purchaseRules: PurchaseRules
+    private let contactRules: ContactRules
     private let settings: Settings
     private let logger: Logger
     private let metrics: WorkerMetrics
     /// Where rejected input goes, e.g. `purchases.dlq` with the deployment's prefix.
     private let deadLetterTopic: String
+    private let inputTopic: String
 
-    /// Batch and topic settings.
+    /// Batch, topic and alignment settings.
     public struct Settings: Sendable {
         public var topics: TopicNames
         public var batchSize: Int
         public var batchWait: Duration
+        public var alignment: StreamAlignmentSettings
 
-        public init(topics: TopicNames, batchSize: Int, batchWait: Duration) {
+        public init(topics: TopicNames, batchSize: Int, batchWait: Duration, alignment: StreamAlignmentSettings = StreamAlignmentSettings()) {
             self.topics = topics
             self.batchSize = batchSize
             self.batchWait = batchWait
+            self.alignment = alignment
         }
     }
 
     public init(
         handler: Handler, consumer: KafkaConsumer, producer: KafkaProducer, store: any ClientStore,
-        relay: OutboxRelay, churnPolicy: ChurnPolicySource, settings: Settings, logger: Logger, workerName: String
+        relay: OutboxRelay, churnPolicy: ChurnPolicySource, purchaseRules: PurchaseRules, contactRules: ContactRules,
+        settings: Settings, logger: Logger, workerName: String
     ) {
         self.churnPolicy = churnPolicy
         self.handler = handler
@@ -49,32 +60,53 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         self.producer = producer
         self.store = store
         self.relay = relay
+        self.purchaseRules = purchaseRules
+        self.contactRules = contactRules
         self.settings = settings
         self.logger = logger
         self.metrics = WorkerMetrics(worker: workerName)
         self.deadLetterTopic = settings.topics.resolve(TopicNames.deadLetter(of: handler.inputTopic))
+        self.inputTopic = settings.topics.resolve(handler.inputTopic)
     }
 
     public func run() async throws {
-        logger.info("consuming", metadata: ["topic": "\(settings.topics.resolve(handler.inputTopic))"])
+        logger.info("consuming", metadata: [
+            "topic": "\(inputTopic)", "alignment": "\(settings.alignment.enabled ? "on" : "off")",
+        ])
         await churnPolicy.checkAgreesWithChurnWorker()
+        if settings.alignment.enabled {
+            guard try await checkCoPartitioning() else { return }
+        }
         defer { logger.info("consumer stopped") }
+        var tracker = StreamTracker(settings: settings.alignment)
         // The next batch is fetched and decoded while the current one is written (the poll runs
         // on the consumer's own queue). A revocation during that fetch only means the new owner
         // re-reads our last batch, which the idempotency records make harmless.
         var batch = try await fetch()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            tracker.retain(Set(consumer.assignment.filter { $0.topic == inputTopic }.map(\.partition)))
+            tracker.observe(newest: batch.newestByPartition, reachedEnd: batch.reachedEnd, polledAt: batch.polledAtWall)
             guard !batch.messages.isEmpty else {
+                guard try await advanceWhileIdle(&tracker, polledAt: batch.polledAtWall) else { break }
                 batch = try await fetch()
                 continue
             }
             async let next = fetch()
-            guard try await write(batch) else {
+            let proposal = settings.alignment.enabled ? tracker.completeBefore(now: batch.polledAtWall) : [:]
+            guard var outcome = try await write(batch, completeBefore: proposal) else {
                 _ = try? await next
                 break
             }
+            tracker.recordWritten(proposal, at: batch.polledAtWall)
             try consumer.storeOffsets(Self.nextOffsets(after: batch.messages))
+            await consumer.commitAsync()
             relay.wake()
+            // A stream that caught up after a long wait may have more waiting events due.
+            while outcome.moreDue, !Task.isShuttingDownGracefully {
+                guard let more = try await write(DecodedBatch(), completeBefore: proposal) else { break }
+                outcome = more
+                relay.wake()
+            }
             batch = try await next
         }
         do {
@@ -85,27 +117,80 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         await consumer.close()
     }
 
+    /// While no message comes, declares the stream complete further when that can release the
+    /// other stream's waiting events (or at least every second, so the churn-worker's frontier
+    /// moves). Returns false if shutdown came during a retry.
+    private func advanceWhileIdle(_ tracker: inout StreamTracker, polledAt: Timestamp) async throws -> Bool {
+        guard settings.alignment.enabled else { return true }
+        let moved = tracker.advanced(tracker.completeBefore(now: polledAt))
+        guard !moved.isEmpty else { return true }
+        var worthWriting = tracker.lastWriteAt.map { polledAt.millisecondsSinceEpoch - $0.millisecondsSinceEpoch >= 1000 } ?? true
+        if !worthWriting {
+            let waiting = try await store.oldestWaitingByPartition()
+            worthWriting = moved.contains { partition, complete in waiting[partition].map { $0 <= complete } ?? false }
+        }
+        guard worthWriting else { return true }
+        guard var outcome = try await write(DecodedBatch(), completeBefore: moved) else { return false }
+        tracker.recordWritten(moved, at: polledAt)
+        if outcome.released > 0 { relay.wake() }
+        while outcome.moreDue, !Task.isShuttingDownGracefully {
+            guard let more = try await write(DecodedBatch(), completeBefore: moved) else { return false }
+            outcome = more
+            relay.wake()
+        }
+        return true
+    }
+
+    /// The workers rely on both input topics being keyed by `clientId` with the same partition
+    /// count, so that partition k of one holds the same clients as partition k of the other.
+    /// Returns false if shutdown came while Kafka was unreachable.
+    private func checkCoPartitioning() async throws -> Bool {
+        let purchases = settings.topics.resolve(TopicNames.purchases)
+        let contacts = settings.topics.resolve(TopicNames.contacts)
+        guard let counts = try await retrying("reading the input topics' partition counts", {
+            [consumer] in (try await consumer.partitionCount(of: purchases), try await consumer.partitionCount(of: contacts))
+        }) else { return false }
+        guard let purchaseCount = counts.0, let contactCount = counts.1 else {
+            throw ConfigurationProblem(
+                "the topic '\(counts.0 == nil ? purchases : contacts)' does not exist: create '\(purchases)' and '\(contacts)' with the same partition count")
+        }
+        guard purchaseCount == contactCount else {
+            throw ConfigurationProblem("""
+                '\(purchases)' has \(purchaseCount) partitions and '\(contacts)' \(contactCount): the workers apply both streams \
+                in event-time order per partition, so both topics must be keyed by clientId with the same partition count \
+                (or set CLIENTELE_STREAM_ALIGNMENT=off for a deployment with one event worker)
+                """)
+        }
+        try await store.setSetting(StoreSettingNames.partitions, to: String(purchaseCount))
+        return true
+    }
+
     /// A polled batch, split into accepted events and dead letters.
     struct DecodedBatch: Sendable {
         var messages: [KafkaMessage] = []
-        var events: [Handler.Event] = []
+        var entries: [InputBatch.Entry] = []
         var deadLetters: [OutgoingMessage] = []
-        /// Newest accepted event time per partition, for the event clock.
-        var newestEventTimes: [TopicPartition: Timestamp] = [:]
+        /// Newest accepted event time per partition.
+        var newestByPartition: [Int32: Timestamp] = [:]
+        /// Partitions the poll read to their end.
+        var reachedEnd: Set<Int32> = []
         var polledAt = ContinuousClock.now
+        var polledAtWall = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
     private func fetch() async throws -> DecodedBatch {
         var batch = DecodedBatch()
-        batch.messages = try await consumer.poll(maxMessages: settings.batchSize, maxWait: settings.batchWait)
+        let polled = try await consumer.pollBatch(maxMessages: settings.batchSize, maxWait: settings.batchWait)
+        batch.messages = polled.messages
+        batch.reachedEnd = Set(polled.reachedEnd.filter { $0.topic == inputTopic }.map(\.partition))
         batch.polledAt = .now
-        batch.events.reserveCapacity(batch.messages.count)
+        batch.polledAtWall = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        batch.entries.reserveCapacity(batch.messages.count)
         for message in batch.messages {
             do {
                 let event = try handler.decode(message)
-                batch.events.append(event)
-                let source = TopicPartition(topic: message.topic, partition: message.partition)
-                batch.newestEventTimes[source] = max(batch.newestEventTimes[source] ?? event.occurredAt, event.occurredAt)
+                batch.entries.append(InputBatch.Entry(event: event, partition: message.partition, offset: message.offset))
+                batch.newestByPartition[message.partition] = max(batch.newestByPartition[message.partition] ?? event.occurredAt, event.occurredAt)
             } catch {
                 logger.warning("rejected message", metadata: [
                     "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
@@ -118,29 +203,37 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         return batch
     }
 
-    /// Makes the batch durable: dead letters acknowledged by Kafka and events applied in one store
-    /// transaction. Returns false if shutdown came while a failure was being retried (the batch
-    /// then stays uncommitted and is redelivered).
-    private func write(_ batch: DecodedBatch) async throws -> Bool {
+    /// Makes the batch durable: dead letters acknowledged by Kafka and events given to the store
+    /// in one transaction, with the stream's completeness. Returns nil if shutdown came while a
+    /// failure was being retried (the batch then stays uncommitted and is redelivered).
+    private func write(_ batch: DecodedBatch, completeBefore: [Int32: Timestamp]) async throws -> BatchOutcome? {
         let started = ContinuousClock.now
-        // Every changed client's next churn review is set in the same transaction.
         let policy = await churnPolicy.current()
-        let newest = Dictionary(uniqueKeysWithValues: batch.newestEventTimes.map { ("\($0.key.topic)/\($0.key.partition)", $0.value) })
-        let context = BatchContext(schedule: { policy.nextReview(for: $0) }, newestEventTimes: newest)
-        let outcome = try await retrying("dead-letter publish and store transaction") { [handler, store, producer] in
+        let rules = ClientRules(purchases: purchaseRules, contacts: contactRules, churn: policy)
+        let input = InputBatch(
+            stream: handler.stream, entries: batch.entries, completeBefore: completeBefore,
+            newestEventTimes: Dictionary(uniqueKeysWithValues: batch.newestByPartition.map { ("\(inputTopic)/\($0.key)", $0.value) }),
+            aligned: settings.alignment.enabled, releaseLimit: settings.alignment.releaseLimit)
+        let outcome = try await retrying("dead-letter publish and store transaction") { [store, producer] in
             async let published: Void = producer.send(batch.deadLetters)
-            let outcome = try await store.apply(batch.events, context: context) { event, client in handler.reduce(event, &client) }
+            let outcome = try await store.apply(input, rules: rules)
             try await published
             return outcome
         }
-        guard let outcome else { return false }
-        metrics.record(outcome, batchSize: batch.messages.count, duration: ContinuousClock.now - batch.polledAt)
+        guard let outcome else { return nil }
+        metrics.record(outcome, duration: ContinuousClock.now - batch.polledAt)
+        if outcome.late > 0 {
+            logger.notice("events read after their stream was recorded complete past their time; applied at once", metadata: [
+                "late": "\(outcome.late)", "allowedLatenessMs": "\(settings.alignment.allowedLateness / .milliseconds(1))",
+            ])
+        }
         logger.debug("batch committed", metadata: [
             "messages": "\(batch.messages.count)", "accepted": "\(outcome.accepted)", "duplicates": "\(outcome.duplicates)",
             "rejected": "\(batch.deadLetters.count)", "statusChanges": "\(outcome.statusChanges)", "tasks": "\(outcome.tasks)",
+            "waiting": "\(outcome.held)", "released": "\(outcome.released)",
             "writeMs": "\((ContinuousClock.now - started) / .milliseconds(1))",
         ])
-        return true
+        return outcome
     }
 
     /// Retries `body` with exponential backoff (100 ms … 10 s) until it succeeds or shutdown.
@@ -177,6 +270,9 @@ struct WorkerMetrics: Sendable {
     private let statusChanges: Counter
     private let tasks: Counter
     private let retries: Counter
+    private let waiting: Counter
+    private let released: Counter
+    private let late: Counter
     private let batchDuration: Timer
 
     init(worker: String) {
@@ -187,6 +283,9 @@ struct WorkerMetrics: Sendable {
         statusChanges = Counter(label: "clientele_status_changes_total", dimensions: dimensions)
         tasks = Counter(label: "clientele_tasks_total", dimensions: dimensions)
         retries = Counter(label: "clientele_batch_retries_total", dimensions: dimensions)
+        waiting = Counter(label: "clientele_events_waited_total", dimensions: dimensions)
+        released = Counter(label: "clientele_events_released_total", dimensions: dimensions)
+        late = Counter(label: "clientele_late_events_total", dimensions: dimensions)
         batchDuration = Timer(label: "clientele_batch_duration_seconds", dimensions: dimensions)
     }
 
@@ -196,11 +295,14 @@ struct WorkerMetrics: Sendable {
 
     func retried() { retries.increment() }
 
-    func record(_ outcome: BatchOutcome, batchSize: Int, duration: Duration) {
+    func record(_ outcome: BatchOutcome, duration: Duration) {
         accepted.increment(by: outcome.accepted)
         duplicates.increment(by: outcome.duplicates)
         statusChanges.increment(by: outcome.statusChanges)
         tasks.increment(by: outcome.tasks)
+        waiting.increment(by: outcome.held)
+        released.increment(by: outcome.released)
+        late.increment(by: outcome.late)
         batchDuration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }

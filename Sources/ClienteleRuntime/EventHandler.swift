@@ -1,54 +1,56 @@
 import ClienteleDomain
 import ClienteleKafka
 
-/// What makes a worker specific: how its input is decoded and how an event changes a client.
-/// The runtime does the rest (batching, the store transaction, dead letters, offsets, outbox).
+/// What makes an event worker specific: which stream it reads and how a message becomes an event.
+/// The runtime does the rest (batching, event-time alignment with the other stream, the store
+/// transaction, dead letters, offsets, outbox); the rules of both streams are applied by every
+/// event worker, since each applies the other's waiting events when their turn comes.
 public protocol EventHandler: Sendable {
-    associatedtype Event: ClientEvent
-    /// Logical input topic, e.g. `purchases`.
-    var inputTopic: String { get }
+    /// The stream read, e.g. `purchases`.
+    var stream: EventStream { get }
     /// Decodes and validates one message.
-    func decode(_ message: KafkaMessage) throws(EventRejection) -> Event
-    /// Applies one accepted event to its client (pure domain logic).
-    func reduce(_ event: Event, _ client: inout ClientState) -> [ClientEffect]
+    func decode(_ message: KafkaMessage) throws(EventRejection) -> InputEvent
 }
 
-/// The purchase worker's handler: purchase/refund events and the purchase lifecycle rules.
-public struct PurchaseHandler: EventHandler {
-    public let rules: PurchaseRules
-    public let maxMessageBytes: Int
-    public var inputTopic: String { TopicNames.purchases }
+extension EventHandler {
+    /// Logical input topic, e.g. `purchases`.
+    public var inputTopic: String { stream.topic }
+}
 
-    public init(rules: PurchaseRules, maxMessageBytes: Int) {
-        self.rules = rules
+extension EventStream {
+    /// The stream's logical topic name.
+    public var topic: String {
+        switch self {
+        case .purchases: TopicNames.purchases
+        case .contacts: TopicNames.contacts
+        }
+    }
+}
+
+/// The purchase worker's handler: purchase and refund events.
+public struct PurchaseHandler: EventHandler {
+    public let maxMessageBytes: Int
+    public var stream: EventStream { .purchases }
+
+    public init(maxMessageBytes: Int) {
         self.maxMessageBytes = maxMessageBytes
     }
 
-    public func decode(_ message: KafkaMessage) throws(EventRejection) -> PurchaseEvent {
-        try PurchaseEvent.decode(message.value, maximumBytes: maxMessageBytes)
-    }
-
-    public func reduce(_ event: PurchaseEvent, _ client: inout ClientState) -> [ClientEffect] {
-        rules.apply(event, to: &client)
+    public func decode(_ message: KafkaMessage) throws(EventRejection) -> InputEvent {
+        .purchase(try PurchaseEvent.decode(message.value, maximumBytes: maxMessageBytes))
     }
 }
 
 /// The contact worker's handler: interactions, prospects, complaints, consent and erasure.
 public struct ContactHandler: EventHandler {
-    public let rules: ContactRules
     public let maxMessageBytes: Int
-    public var inputTopic: String { TopicNames.contacts }
+    public var stream: EventStream { .contacts }
 
-    public init(rules: ContactRules, maxMessageBytes: Int) {
-        self.rules = rules
+    public init(maxMessageBytes: Int) {
         self.maxMessageBytes = maxMessageBytes
     }
 
-    public func decode(_ message: KafkaMessage) throws(EventRejection) -> ContactEvent {
-        try ContactEvent.decode(message.value, maximumBytes: maxMessageBytes)
-    }
-
-    public func reduce(_ event: ContactEvent, _ client: inout ClientState) -> [ClientEffect] {
-        rules.apply(event, to: &client)
+    public func decode(_ message: KafkaMessage) throws(EventRejection) -> InputEvent {
+        .contact(try ContactEvent.decode(message.value, maximumBytes: maxMessageBytes))
     }
 }

@@ -22,3 +22,12 @@ public struct TopicNames: Sendable, Equatable {
     /// The real topic name of a logical one.
     public func resolve(_ logical: String) -> String { prefix + logical }
 }
+
+/// Names of the small values the workers keep in the store's settings.
+public enum StoreSettingNames {
+    /// The input topics' partition count, recorded by the event workers after checking that both
+    /// topics have it (read by the churn-worker for the streams' frontier).
+    public static let partitions = "streams.partitions"
+    /// The last moment the churn-worker judged every due client at (RFC 3339).
+    public static let churnJudgedThrough = "churn.judged_through"
+}

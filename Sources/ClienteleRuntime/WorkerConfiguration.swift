@@ -42,6 +42,7 @@ import Logging
 /// | `CLIENTELE_SWEEP_INTERVAL_MS` | churn-worker: pause between sweeps | 1000 |
 /// | `CLIENTELE_SWEEP_BATCH_SIZE` | churn-worker: clients reviewed per transaction | 5000 |
 /// | `CLIENTELE_EVENT_CLOCK_IDLE_SECONDS` | event clock: a partition not advancing this long stops holding it back | 30 |
+/// | `CLIENTELE_STREAM_ALIGNMENT`, `CLIENTELE_ALLOWED_LATENESS`, `CLIENTELE_STREAM_IDLE_SECONDS` | see ``StreamAlignmentSettings`` | on, 0s, 30 |
 public struct WorkerConfiguration: Sendable {
     public enum Clock: String, Sendable { case wall, event }
 
@@ -59,6 +60,7 @@ public struct WorkerConfiguration: Sendable {
     public var purchaseRules: PurchaseRules
     public var contactRules: ContactRules
     public var churn: ChurnConfiguration
+    public var alignment: StreamAlignmentSettings
 
     /// Reads and validates the configuration of `workerName`.
     /// - Throws: ``ConfigurationProblem`` naming the setting and what to fix.
@@ -128,6 +130,12 @@ public struct WorkerConfiguration: Sendable {
         try contact.validate()
         contactRules = contact
         churn = try ChurnConfiguration(reader: reader, purchaseRules: rules)
+        alignment = try StreamAlignmentSettings(reader: reader)
+    }
+
+    /// Every rule a worker applies (both streams' and the churn policy with `models`).
+    public func clientRules(models: ChurnModels?) -> ClientRules {
+        ClientRules(purchases: purchaseRules, contacts: contactRules, churn: churn.policy(models: models))
     }
 
     static func isTopicCharacter(_ character: Character) -> Bool {

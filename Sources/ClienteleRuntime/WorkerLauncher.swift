@@ -47,6 +47,10 @@ public enum WorkerLauncher {
         } catch let error as StoreError {
             logger.critical("store unavailable", metadata: ["error": "\(error)"])
             exit(error.code == .invalidURL || error.code == .unsupportedBackend ? configurationErrorExitCode : 1)
+        } catch let problem as ConfigurationProblem {
+            // Found once running (e.g. the topics' partition counts): a setup to fix, like a bad setting.
+            FileHandle.standardError.write(Data("\(workerName): configuration error: \(problem)\n".utf8))
+            exit(configurationErrorExitCode)
         } catch {
             logger.critical("worker failed", metadata: ["error": "\(error)"])
             exit(1)
@@ -99,14 +103,17 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
         worker = ConsumerWorker(
             handler: handler, consumer: consumer, producer: producer, store: store, relay: relay,
             churnPolicy: ChurnPolicySource(configuration: configuration.churn, store: store, logger: logger),
-            settings: .init(topics: configuration.topics, batchSize: configuration.batchSize, batchWait: configuration.batchWait),
+            purchaseRules: configuration.purchaseRules, contactRules: configuration.contactRules,
+            settings: .init(topics: configuration.topics, batchSize: configuration.batchSize, batchWait: configuration.batchWait,
+                            alignment: configuration.alignment),
             logger: logger, workerName: configuration.workerName)
     }
 
     /// The worker stops consuming first and the relay then publishes what the last batches wrote.
     /// Either service ending ends the group.
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([StoreMaintenance(store: store, logger: logger), relay, worker], signals: signals, logger: logger)
+        Self.group([StoreMaintenance(store: store, logger: logger), WaitingEventsMonitor(store: store, logger: logger), relay, worker],
+                   signals: signals, logger: logger)
     }
 }
 
@@ -129,7 +136,7 @@ public struct ChurnServices: WorkerAssembly {
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
         worker = ChurnWorker(
             store: store, policies: ChurnPolicySource(configuration: churn, store: store, logger: logger), relay: relay,
-            clock: configuration.clock, configuration: churn, logger: logger)
+            clock: configuration.clock, configuration: churn, alignment: configuration.alignment, logger: logger)
     }
 
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {

@@ -10,7 +10,7 @@ enum ClientRows {
         "temperature", "qualification", "last_inbound_inquiry_at", "last_service_use_at", "last_contact_at",
         "complaint_count", "last_complaint_at", "last_satisfaction", "last_satisfaction_at", "consent",
         "consent_changed_at", "contact_history", "purchase_days", "first_purchase_day", "last_purchase_day",
-        "first_day_amount", "purchase_days_amount", "recent_purchase_days", "next_review_at",
+        "first_day_amount", "purchase_days_amount", "recent_purchase_days", "next_review_at", "consent_history",
     ]
     static let columns = columnNames.joined(separator: ", ")
     static let columnCount = columnNames.count
@@ -35,7 +35,7 @@ enum ClientRows {
             state.purchaseDays.count, state.purchaseDays.firstDay, state.purchaseDays.lastDay,
             state.purchaseDays.firstDayAmount.units, state.purchaseDays.totalAmount.units,
             state.purchaseDays.recentDays.isEmpty ? nil : state.purchaseDays.recentDays.map(String.init).joined(separator: ","),
-            state.nextReviewAt?.millisecondsSinceEpoch,
+            state.nextReviewAt?.millisecondsSinceEpoch, contacts.consentJSON,
         ]
     }
 
@@ -87,10 +87,12 @@ enum ClientRows {
         var contacts = ContactProfile()
         let qualification = text(row, 14)
         let history = text(row, 24)
+        let consent = text(row, 32)
         // Purchase-only clients have no contact data at all: skip the rest.
-        guard qualification != nil || history != nil || integer(row, 22) != nil else { return contacts }
+        guard qualification != nil || history != nil || consent != nil else { return contacts }
         do {
             try contacts.restore(qualificationJSON: qualification, historyJSON: history)
+            if let consent { try contacts.restore(consentJSON: consent) }
         } catch {
             throw StoreError(.corruptRow, "unreadable contact data in the clients table: \(error.message)")
         }
@@ -100,7 +102,6 @@ enum ClientRows {
         contacts.complaintCount = Int(integer(row, 18) ?? 0)
         contacts.lastComplaintAt = time(row, 19)
         if let score = integer(row, 20), let at = time(row, 21) { contacts.lastSatisfaction = Fact(Int(score), at: at) }
-        if let consent = integer(row, 22), let at = time(row, 23) { contacts.consent = Fact(consent == 1, at: at) }
         return contacts
     }
 

@@ -3,22 +3,38 @@ import ClienteleDomain
 /// The durable state of every client, the idempotency records, the task log and the outbox.
 ///
 /// One contract for every backend (SQLite now; PostgreSQL with several worker replicas later):
-/// workers only call ``apply(_:reducer:)`` and the outbox relay only calls ``pendingOutbox(limit:)``
+/// workers only call ``apply(_:rules:)`` and the outbox relay only calls ``pendingOutbox(limit:)``
 /// and ``markPublished(_:)``, so a backend that locks rows (`SELECT … FOR UPDATE`) and claims
 /// outbox rows (`SKIP LOCKED`) fits without changing them.
 public protocol ClientStore: Sendable {
-    /// Applies a batch of accepted events in one transaction.
+    /// Applies a batch read from one input stream, in one transaction, in event-time order with
+    /// the other stream.
     ///
-    /// For each event, in order: an idempotency record is inserted; an event whose record already
-    /// exists is a duplicate and is skipped, and so is an event for an erased client. The clients of the new events are loaded (and locked,
-    /// where the backend can), `reducer` applies each event to its client, and the new states, the
-    /// status changes, the tasks and their outbox messages are written before the commit. Either
-    /// all of it is durable when this returns, or none of it.
-    ///
-    /// `context` schedules each changed client's next churn review and advances the event clock.
-    func apply<Event: ClientEvent>(
-        _ events: [Event], context: BatchContext, reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
-    ) async throws -> BatchOutcome
+    /// For each event an idempotency record is inserted; an event whose record already exists is
+    /// a duplicate and is skipped, and so is an event for an erased client. The batch's
+    /// completeness per partition (``InputBatch/completeBefore``) is recorded. With
+    /// ``InputBatch/aligned``, an event is applied only once both streams are complete up to it
+    /// (``EventTimeKey/isDue(completeBefore:)``): until then it waits in the store, and the
+    /// waiting events of either stream that the new completeness makes due are applied with the
+    /// batch's, all in event-time order (``EventTimeKey``), by ``ClientRules``. An erasure request
+    /// is applied at once. The new states, status changes, tasks and outbox messages are written
+    /// before the commit: either all of it is durable when this returns, or none of it.
+    func apply(_ batch: InputBatch, rules: ClientRules) async throws -> BatchOutcome
+
+    /// How far both input streams are complete in every partition: every event before this time,
+    /// of either stream, has been read and applied (or is being applied by a committed batch).
+    /// Nil while some partition of a stream has reported nothing yet.
+    func streamFrontier(partitions: Int) async throws -> Timestamp?
+
+    /// Each stream's recorded completeness per partition.
+    func streamProgress() async throws -> [StreamProgress]
+
+    /// The events waiting for the other stream: how many per stream, and the oldest.
+    func waitingEvents() async throws -> WaitingEvents
+
+    /// The oldest waiting event's time per partition (of either stream), to tell whether raising a
+    /// stream's completeness would release any.
+    func oldestWaitingByPartition() async throws -> [Int32: Timestamp]
 
     /// Reviews the clients whose next review is due by `now`, oldest first, at most `limit`, in one
     /// transaction: each due client is claimed (locked, where the backend can), `review` gets them
@@ -68,7 +84,7 @@ public protocol ClientStore: Sendable {
     /// One client's state with their recent tasks and status changes, or nil if unknown.
     func client(id: String, recent: Int) async throws -> ClientView?
 
-    /// Counts for reports: clients by status, tasks by kind, accepted events, outbox backlog.
+    /// Counts for reports: clients by status, tasks by kind, accepted and waiting events, outbox backlog.
     func summary() async throws -> StoreSummary
 
     /// Every client's purchase history as of the end of `asOf`'s day (UTC), keyed by client id.
@@ -111,25 +127,109 @@ public struct StoredModel: Sendable, Equatable {
 }
 
 extension ClientStore {
-    /// Applies a batch without scheduling reviews or advancing the event clock.
-    public func apply<Event: ClientEvent>(
-        _ events: [Event], reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
-    ) async throws -> BatchOutcome {
-        try await apply(events, context: BatchContext(), reducer: reducer)
+    /// Applies purchases as read, in the order given, without waiting for the contact stream (for
+    /// tools and tests).
+    public func apply(_ events: [PurchaseEvent], rules: ClientRules, newestEventTimes: [String: Timestamp] = [:]) async throws -> BatchOutcome {
+        try await apply(InputBatch(unaligned: events.map(InputEvent.purchase), stream: .purchases, newestEventTimes: newestEventTimes), rules: rules)
+    }
+
+    /// Applies contacts as read, in the order given, without waiting for the purchase stream.
+    public func apply(_ events: [ContactEvent], rules: ClientRules, newestEventTimes: [String: Timestamp] = [:]) async throws -> BatchOutcome {
+        try await apply(InputBatch(unaligned: events.map(InputEvent.contact), stream: .contacts, newestEventTimes: newestEventTimes), rules: rules)
     }
 }
 
-/// What a batch also does besides applying its events.
-public struct BatchContext: Sendable {
-    /// Sets each changed client's next churn review (nil: the review times are left as they are).
-    public var schedule: (@Sendable (ClientState) -> Timestamp?)?
+/// What one worker read from its stream, to be applied in one transaction.
+public struct InputBatch: Sendable {
+    /// An accepted event and where it was read.
+    public struct Entry: Sendable {
+        public var event: InputEvent
+        public var partition: Int32
+        public var offset: Int64
+
+        public init(event: InputEvent, partition: Int32, offset: Int64) {
+            self.event = event
+            self.partition = partition
+            self.offset = offset
+        }
+
+        public var key: EventTimeKey { EventTimeKey(occurredAt: event.occurredAt, stream: event.stream, sequence: offset) }
+    }
+
+    /// The stream the batch was read from.
+    public var stream: EventStream
+    /// Accepted events, in the order read.
+    public var entries: [Entry]
+    /// Per partition: every event of ``stream`` that occurred before this time has been read (by
+    /// this batch or an earlier one). Partitions not named keep what was recorded.
+    public var completeBefore: [Int32: Timestamp]
     /// The newest event time of the batch per input source (`topic/partition`), for the event clock.
     public var newestEventTimes: [String: Timestamp]
+    /// Whether events wait until the other stream is complete up to them. Off for a deployment
+    /// that runs one event worker only: each event is applied when read.
+    public var aligned: Bool
+    /// At most this many waiting events are released by one transaction (a long-idle stream
+    /// catching up releases the rest in the next ones).
+    public var releaseLimit: Int
 
-    public init(schedule: (@Sendable (ClientState) -> Timestamp?)? = nil, newestEventTimes: [String: Timestamp] = [:]) {
-        self.schedule = schedule
+    public init(
+        stream: EventStream, entries: [Entry], completeBefore: [Int32: Timestamp], newestEventTimes: [String: Timestamp] = [:],
+        aligned: Bool, releaseLimit: Int = 50_000
+    ) {
+        self.stream = stream
+        self.entries = entries
+        self.completeBefore = completeBefore
         self.newestEventTimes = newestEventTimes
+        self.aligned = aligned
+        self.releaseLimit = releaseLimit
     }
+
+    /// Events applied as given, in order, in partition 0, without alignment.
+    public init(unaligned events: [InputEvent], stream: EventStream, newestEventTimes: [String: Timestamp] = [:]) {
+        self.init(
+            stream: stream, entries: events.enumerated().map { Entry(event: $0.element, partition: 0, offset: Int64($0.offset)) },
+            completeBefore: [:], newestEventTimes: newestEventTimes, aligned: false)
+    }
+
+    /// Whether an event at `key` may be applied (see ``EventTimeKey/isDue(completeBefore:)``).
+    public static func isReady(_ key: EventTimeKey, completeBefore: (EventStream) -> Timestamp?) -> Bool {
+        key.isDue(completeBefore: completeBefore)
+    }
+}
+
+/// One stream's recorded completeness in one partition.
+public struct StreamProgress: Sendable, Equatable {
+    public var stream: EventStream
+    public var partition: Int32
+    /// Every event of the stream before this time has been read.
+    public var completeBefore: Timestamp
+    /// When it was last recorded (wall clock).
+    public var updatedAt: Timestamp
+
+    public init(stream: EventStream, partition: Int32, completeBefore: Timestamp, updatedAt: Timestamp) {
+        self.stream = stream
+        self.partition = partition
+        self.completeBefore = completeBefore
+        self.updatedAt = updatedAt
+    }
+}
+
+/// The events read but not yet applied, waiting for the other stream to reach their time.
+public struct WaitingEvents: Sendable, Equatable {
+    /// Per stream the events came from.
+    public var counts: [EventStream: Int]
+    /// When the longest-waiting one was read (wall clock).
+    public var oldestSince: Timestamp?
+    /// The earliest event time among them.
+    public var earliestOccurredAt: Timestamp?
+
+    public init(counts: [EventStream: Int] = [:], oldestSince: Timestamp? = nil, earliestOccurredAt: Timestamp? = nil) {
+        self.counts = counts
+        self.oldestSince = oldestSince
+        self.earliestOccurredAt = earliestOccurredAt
+    }
+
+    public var total: Int { counts.values.reduce(0, +) }
 }
 
 /// What one ``ClientStore/reviewDueClients(now:limit:review:)`` call did.
@@ -178,6 +278,16 @@ public struct BatchOutcome: Sendable, Equatable {
     public var erasures: Int
     /// Accepted events ignored because their client was erased.
     public var ignoredForErasedClients: Int
+    /// Events of this batch left waiting for the other stream.
+    public var held: Int = 0
+    /// Waiting events (of either stream, from earlier batches) applied by this batch.
+    public var released: Int = 0
+    /// Events read after their stream had been recorded complete past their time: applied at
+    /// once, possibly after events of the other stream that happened later.
+    public var late: Int = 0
+    /// Whether waiting events that are already due were left for a next transaction (the
+    /// ``InputBatch/releaseLimit`` was reached).
+    public var moreDue: Bool = false
 
     public init(
         accepted: Int = 0, duplicates: Int = 0, statusChanges: Int = 0, tasks: Int = 0,
@@ -263,12 +373,15 @@ public struct StoreSummary: Sendable, Equatable {
     public var statusChanges: Int
     public var suppressedTasks: Int
     public var erasedClients: Int
+    /// Accepted events not applied yet: they wait for the other stream to reach their time.
+    public var waitingEvents: Int
 
     public init(
         clients: Int, clientsByStatus: [String: Int], tasksByKind: [String: Int],
         acceptedEvents: Int, outboxBacklog: Int, totalPurchases: Int, statusChanges: Int,
-        suppressedTasks: Int = 0, erasedClients: Int = 0
+        suppressedTasks: Int = 0, erasedClients: Int = 0, waitingEvents: Int = 0
     ) {
+        self.waitingEvents = waitingEvents
         self.statusChanges = statusChanges
         self.suppressedTasks = suppressedTasks
         self.erasedClients = erasedClients

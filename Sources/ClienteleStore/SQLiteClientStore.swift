@@ -75,13 +75,12 @@ public final class SQLiteClientStore: ClientStore {
         return "\(error)"
     }
 
-    public func apply<Event: ClientEvent>(
-        _ events: [Event], context: BatchContext, reducer: @escaping @Sendable (Event, inout ClientState) -> [ClientEffect]
-    ) async throws -> BatchOutcome {
-        guard !events.isEmpty else { return BatchOutcome() }
+    public func apply(_ batch: InputBatch, rules: ClientRules) async throws -> BatchOutcome {
+        guard !batch.entries.isEmpty || !batch.completeBefore.isEmpty else { return BatchOutcome() }
+        let wallNow = Self.wallClock()
         return try await immediateTransaction { db in
-            try Self.advanceEventClock(context.newestEventTimes, in: db)
-            return try Self.apply(events, schedule: context.schedule, reducer: reducer, in: db)
+            try Self.advanceEventClock(batch.newestEventTimes, in: db)
+            return try Self.apply(batch, rules: rules, wallNow: wallNow, in: db)
         }
     }
 
@@ -98,41 +97,58 @@ public final class SQLiteClientStore: ClientStore {
         }
     }
 
+    static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
     private static func advanceEventClock(_ times: [String: Timestamp], in db: Database) throws {
         guard !times.isEmpty else { return }
         let statement = try db.cachedStatement(sql: """
             INSERT INTO event_clock (source, newest_at, updated_at) VALUES (?, ?, ?)
             ON CONFLICT (source) DO UPDATE SET newest_at = max(newest_at, excluded.newest_at), updated_at = excluded.updated_at
             """)
-        let wall = Int64(Date().timeIntervalSince1970 * 1000)
+        let wall = wallClock()
         for (source, time) in times { try statement.execute(arguments: [source, time.millisecondsSinceEpoch, wall]) }
     }
 
     /// Rows per multi-row statement: few statements per batch, well under SQLite's variable limit.
     static let rowsPerStatement = 400
 
-    private static func apply<Event: ClientEvent>(
-        _ events: [Event], schedule: ((ClientState) -> Timestamp?)?, reducer: (Event, inout ClientState) -> [ClientEffect], in db: Database
-    ) throws -> BatchOutcome {
+    private static func apply(_ batch: InputBatch, rules: ClientRules, wallNow: Int64, in db: Database) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         // 1. Idempotency records: the ids returned are the events never seen before.
         var firstTime = Set(try insertRowsReturningIds(
-            events, "INSERT INTO processed_events (event_id, occurred_at)", columns: 2,
-            suffix: "ON CONFLICT DO NOTHING RETURNING event_id", in: db) { [$0.eventId, $0.occurredAt.millisecondsSinceEpoch] })
-        var fresh: [Event] = []
+            batch.entries, "INSERT INTO processed_events (event_id, occurred_at)", columns: 2,
+            suffix: "ON CONFLICT DO NOTHING RETURNING event_id", in: db) { [$0.event.eventId, $0.event.occurredAt.millisecondsSinceEpoch] })
+        var fresh: [InputBatch.Entry] = []
         fresh.reserveCapacity(firstTime.count)
-        for event in events where firstTime.remove(event.eventId) != nil { fresh.append(event) }
+        for entry in batch.entries where firstTime.remove(entry.event.eventId) != nil { fresh.append(entry) }
         outcome.accepted = fresh.count
-        outcome.duplicates = events.count - fresh.count
-        guard !fresh.isEmpty else { return outcome }
+        outcome.duplicates = batch.entries.count - fresh.count
 
-        // 2. Erased clients stay erased: their events are ignored.
-        let touched = Set(fresh.map(\.clientId))
-        var erased = try erasedClients(among: touched, in: db)
+        // 2. The stream's completeness; which events are due now, which wait.
+        let alignment = try SQLiteStreamAlignment.advance(batch, fresh: fresh, wallNow: wallNow, in: db)
+        outcome.late = alignment.late
+        outcome.released = alignment.released.count
+        outcome.moreDue = alignment.moreDue
+        var due = alignment.dueFresh + alignment.released
+        var waiting = alignment.waiting
+        guard !due.isEmpty || !waiting.isEmpty else { return outcome }
 
-        // 3. Load the clients concerned, apply the events in order.
+        // 3. Erased clients stay erased: their events are ignored (and never wait).
+        var erased = try erasedClients(among: Set(due.map(\.event.clientId) + waiting.map(\.event.clientId)), in: db)
+        if !erased.isEmpty {
+            let before = due.count + waiting.count
+            due.removeAll { erased.contains($0.event.clientId) }
+            waiting.removeAll { erased.contains($0.event.clientId) }
+            outcome.ignoredForErasedClients += before - due.count - waiting.count
+        }
+        try SQLiteStreamAlignment.wait(waiting, since: wallNow, in: db)
+        outcome.held = waiting.count
+        guard !due.isEmpty else { return outcome }
+        due.sort { $0.key < $1.key }
+
+        // 4. Load the clients concerned, apply the events in event-time order.
         var clients: [String: ClientState] = [:]
-        let clientIds = Array(touched.subtracting(erased))
+        let clientIds = Array(Set(due.map(\.event.clientId)))
         try forEachChunk(of: clientIds) { chunk in
             let statement = try db.cachedStatement(sql:
                 "SELECT \(ClientRows.columns) FROM clients WHERE client_id IN (\(placeholders(chunk.count)))")
@@ -141,25 +157,54 @@ public final class SQLiteClientStore: ClientStore {
                 clients[state.clientId] = state
             }
         }
+        // The newest task of each kind, loaded for a client only when a churn review falls due.
+        var lastTasks: [String: [FollowUpTask.Kind: Timestamp]] = [:]
+        // Purchase days added by this batch, not yet written (a late purchase may ask about them).
+        var daysAdded = Set<PurchaseDayKey>()
+        let knownDay = try db.cachedStatement(sql: "SELECT 1 FROM purchase_days WHERE day = ? AND client_id = ?")
         var effects: [ClientEffect] = []
         var erasures: [(clientId: String, at: Timestamp, causedBy: String)] = []
-        for event in fresh {
-            guard !erased.contains(event.clientId) else {
+        for entry in due {
+            let event = entry.event
+            let clientId = event.clientId
+            guard !erased.contains(clientId) else {
                 outcome.ignoredForErasedClients += 1
                 continue
             }
-            let caused = reducer(event, &clients[event.clientId, default: ClientState(clientId: event.clientId)])
+            var client = clients[clientId] ?? ClientState(clientId: clientId)
+            if lastTasks[clientId] == nil, rules.needsReview(client, before: event) {
+                lastTasks[clientId] = try newestTasks(of: [clientId], in: db)[clientId] ?? [:]
+            }
+            var taskTimes = lastTasks[clientId] ?? [:]
+            var lookupError: (any Error)?
+            let caused = rules.apply(event, to: &client, lastTaskAt: &taskTimes) { day in
+                if daysAdded.contains(PurchaseDayKey(clientId: clientId, day: day)) { return true }
+                do {
+                    return try Int.fetchOne(knownDay, arguments: [day, clientId]) != nil
+                } catch {
+                    lookupError = error
+                    return true
+                }
+            }
+            if let lookupError { throw lookupError }
+            if lastTasks[clientId] != nil || !taskTimes.isEmpty { lastTasks[clientId] = taskTimes }
+            clients[clientId] = client
             for effect in caused {
-                if case .erased(let clientId, let at, let causedBy) = effect {
-                    erased.insert(clientId)
-                    erasures.append((clientId, at, causedBy))
-                    clients[clientId] = nil
+                switch effect {
+                case .erased(let id, let at, let causedBy):
+                    erased.insert(id)
+                    erasures.append((id, at, causedBy))
+                    clients[id] = nil
+                case .purchaseDay(let id, let day, _):
+                    daysAdded.insert(PurchaseDayKey(clientId: id, day: day))
+                default:
+                    break
                 }
             }
             effects += caused
         }
 
-        // 4. Forget erased clients (their earlier effects in this batch too), then write the rest.
+        // 5. Forget erased clients (their earlier effects in this batch too), then write the rest.
         if !erasures.isEmpty {
             try erase(erasures, in: db)
             outcome.erasures = erasures.count
@@ -173,14 +218,13 @@ public final class SQLiteClientStore: ClientStore {
                 }
             }
         }
-        try recordPurchaseDays(effects, into: &clients, in: db)
-        if let schedule {
-            for id in clients.keys { clients[id]!.nextReviewAt = schedule(clients[id]!) }
-        }
+        try recordPurchaseDays(effects, in: db)
         try upsert(Array(clients.values), in: db)
         try write(effects, in: db, outcome: &outcome)
         return outcome
     }
+
+    struct PurchaseDayKey: Hashable { var clientId: String; var day: Int }
 
     private static func upsert(_ states: [ClientState], in db: Database) throws {
         try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db,
@@ -192,36 +236,15 @@ public final class SQLiteClientStore: ClientStore {
     }
 
 
-    /// Adds the batch's purchase amounts to `purchase_days` and keeps each client's per-day totals
-    /// (distinct days, first and last day, first-day and total value) in step with it.
-    private static func recordPurchaseDays(_ effects: [ClientEffect], into clients: inout [String: ClientState], in db: Database) throws {
-        struct Key: Hashable { var clientId: String; var day: Int }
-        var amounts: [Key: Money] = [:]
-        var order: [Key] = []
+    /// Adds the batch's purchase amounts to `purchase_days` (each client's per-day totals were
+    /// kept in step as the events were applied).
+    private static func recordPurchaseDays(_ effects: [ClientEffect], in db: Database) throws {
+        var amounts: [PurchaseDayKey: Money] = [:]
+        var order: [PurchaseDayKey] = []
         for case .purchaseDay(let clientId, let day, let amount) in effects {
-            let key = Key(clientId: clientId, day: day)
+            let key = PurchaseDayKey(clientId: clientId, day: day)
             if amounts[key] == nil { order.append(key) }
             amounts[key, default: .zero] += amount
-        }
-        guard !order.isEmpty else { return }
-        // Whether a day is new for the client follows from their first and last day, except for
-        // a late event between the two, which one point lookup settles.
-        let known = try db.cachedStatement(sql: "SELECT 1 FROM purchase_days WHERE day = ? AND client_id = ?")
-        for key in order {
-            guard let totals = clients[key.clientId]?.purchaseDays else { continue }
-            let isNew: Bool
-            if let first = totals.firstDay, let last = totals.lastDay {
-                if key.day == first || key.day == last {
-                    isNew = false
-                } else if key.day < first || key.day > last {
-                    isNew = true
-                } else {
-                    isNew = try Int.fetchOne(known, arguments: [key.day, key.clientId]) == nil
-                }
-            } else {
-                isNew = true
-            }
-            clients[key.clientId]?.purchaseDays.add(day: key.day, amount: amounts[key]!, isNewDay: isNew)
         }
         try insertRows(order, "INSERT INTO purchase_days (day, client_id, amount)", columns: 3,
                        suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount", in: db) {
@@ -257,6 +280,7 @@ public final class SQLiteClientStore: ClientStore {
                 try db.execute(sql: "DELETE FROM \(table) WHERE client_id = ?", arguments: [id])
             }
             try db.execute(sql: "DELETE FROM outbox WHERE message_key = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM waiting_events WHERE client_id = ?", arguments: [id])
             try db.execute(sql: """
                 INSERT INTO erased_clients (client_hash, erased_at) VALUES (?, ?)
                 ON CONFLICT (client_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)
@@ -479,7 +503,8 @@ public final class SQLiteClientStore: ClientStore {
                 totalPurchases: try Int.fetchOne(db, sql: "SELECT coalesce(sum(purchase_count), 0) FROM clients") ?? 0,
                 statusChanges: try Int.fetchOne(db, sql: "SELECT count(*) FROM status_changes") ?? 0,
                 suppressedTasks: try Int.fetchOne(db, sql: "SELECT count(*) FROM suppressed_tasks") ?? 0,
-                erasedClients: try Int.fetchOne(db, sql: "SELECT count(*) FROM erased_clients") ?? 0)
+                erasedClients: try Int.fetchOne(db, sql: "SELECT count(*) FROM erased_clients") ?? 0,
+                waitingEvents: try Int.fetchOne(db, sql: "SELECT count(*) FROM waiting_events") ?? 0)
         }
     }
 }

@@ -189,6 +189,41 @@ enum SQLiteSchema {
                 WHERE recent.client_id = clients.client_id;
                 """)
         }
+        migrator.registerMigration("v6: event time across the two streams") { db in
+            try db.execute(sql: """
+                -- Every consent statement (JSON [[1|0, ms], …], oldest first): a task is checked
+                -- against the consent that stood when its cause happened.
+                ALTER TABLE clients ADD COLUMN consent_history TEXT;
+                UPDATE clients SET consent_history = '[[' || consent || ',' || consent_changed_at || ']]'
+                    WHERE consent IS NOT NULL AND consent_changed_at IS NOT NULL;
+
+                -- How far each input stream has been read, per partition, in event time: every
+                -- event before complete_before has been read. Only ever raised.
+                CREATE TABLE stream_progress (
+                    stream TEXT NOT NULL,
+                    partition INTEGER NOT NULL,
+                    complete_before INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (stream, partition)
+                ) WITHOUT ROWID;
+
+                -- Events read before the other stream reached their time, in event-time order per
+                -- partition (rank: 0 contacts, 1 purchases; sequence: the offset). Applied, and
+                -- deleted, once both streams are complete up to them.
+                CREATE TABLE waiting_events (
+                    partition INTEGER NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    rank INTEGER NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    client_id TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    waiting_since INTEGER NOT NULL,
+                    PRIMARY KEY (partition, occurred_at, rank, sequence)
+                ) WITHOUT ROWID;
+                -- An erasure removes the client's waiting events.
+                CREATE INDEX waiting_events_by_client ON waiting_events(client_id);
+                """)
+        }
         return migrator
     }
 }

@@ -22,14 +22,14 @@ struct BenchStoreCommand: AsyncParsableCommand {
         }
         let store = try StoreOpener.open(url)
         let lines = PurchaseGenerator(clients: clients, purchases: events, seed: 11).lines().map { Array($0.json.utf8) }
-        let rules = PurchaseRules()
+        let rules = ClientRules()
         var decodeTime = Duration.zero
         var writeTime = Duration.zero
         for start in stride(from: 0, to: lines.count, by: batchSize) {
             let t0 = ContinuousClock.now
             let batch = try lines[start..<min(start + batchSize, lines.count)].map { try PurchaseEvent.decode($0) }
             let t1 = ContinuousClock.now
-            _ = try await store.apply(batch) { rules.apply($0, to: &$1) }
+            _ = try await store.apply(batch, rules: rules)
             let t2 = ContinuousClock.now
             decodeTime += t1 - t0
             writeTime += t2 - t1

@@ -53,9 +53,7 @@ struct BenchSweepCommand: AsyncParsableCommand {
         let now = Timestamp(day: origin.day + today).adding(seconds: 12 * 3600)
 
         let seedStarted = ContinuousClock.now
-        let rules = PurchaseRules()
-        let policy = churn.policy(models: nil)
-        let context = BatchContext(schedule: { policy.nextReview(for: $0) })
+        let rules = ClientRules(churn: churn.policy(models: nil))
         let purchaseDays = seeded ? [] : model ? modelHistories(today: today) : ruleHistories(today: today)
         var generator = SystemRandomNumberGenerator()
         var batch: [PurchaseEvent] = []
@@ -73,7 +71,7 @@ struct BenchSweepCommand: AsyncParsableCommand {
             }
             if batch.count >= 20_000 || index == clients - 1 {
                 events += batch.count
-                _ = try await store.apply(batch, context: context) { rules.apply($0, to: &$1) }
+                _ = try await store.apply(batch, rules: rules)
                 batch.removeAll(keepingCapacity: true)
                 // As the outbox relay would: what was written is published and removed.
                 while case let pending = try await store.pendingOutbox(limit: 50_000), !pending.isEmpty {

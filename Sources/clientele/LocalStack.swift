@@ -115,7 +115,7 @@ final class LocalStack {
         while true {
             let summary = try await store.summary()
             progress?(summary)
-            if summary.acceptedEvents >= accepted && summary.outboxBacklog == 0 { return summary }
+            if summary.acceptedEvents >= accepted && summary.waitingEvents == 0 && summary.outboxBacklog == 0 { return summary }
             if let (name, worker) = workers.first(where: { !$0.value.isRunning }) {
                 throw LocalStackError("\(name) exited with status \(worker.terminationStatus); see \(directory)/\(name).log")
             }

@@ -54,7 +54,9 @@ struct ChurnPolicyTests {
         #expect(state.statusChangedAt == Self.at(day: 120))
         let risk = try! #require(risks(effects).first)
         #expect(risk.level == .atRisk && risk.probabilityAlive == nil && risk.model == "rules:sector_fashion")
-        #expect(abs(risk.risk - 121.0 / 365) < 1e-9)
+        // Judged as of the crossing (day 120), whenever the review ran.
+        #expect(abs(risk.risk - 120.0 / 365) < 1e-9)
+        #expect(risk.crossedAt == Self.at(day: 120) && risk.detectedAt == Self.at(day: 121))
         #expect(tasks(effects).map(\.kind) == [.retentionOffer])  // 50 EUR a year is below the call threshold
         #expect(state.nextReviewAt == Self.at(day: 365))
 
@@ -65,16 +67,28 @@ struct ChurnPolicyTests {
         #expect(policy.review(&state, now: Self.at(day: 900), lastTaskAt: [:]).isEmpty)
     }
 
-    @Test("a review long overdue passes every threshold in order, but sends only the last level's event and task")
+    @Test("a review long overdue passes every threshold in order, each with the event and task it had when crossed")
     func overdueReview() {
         let policy = ChurnPolicy(rules: RecencyRules(sector: fashion), models: nil)
         var state = client(purchasedOn: [0], amount: "900")
+        var onTime = state
         let effects = policy.review(&state, now: Self.at(day: 500), lastTaskAt: [:])
         #expect(statuses(effects) == [.atRisk, .passive])
         let changes = effects.compactMap { if case .statusChanged(let change) = $0 { change } else { nil } }
         #expect(changes.map(\.changedAt) == [Self.at(day: 120), Self.at(day: 365)])
-        #expect(risks(effects).map(\.level) == [.passive])
-        #expect(tasks(effects).map(\.kind) == [.reactivationCampaign])
+        #expect(risks(effects).map(\.level) == [.atRisk, .passive])
+        #expect(risks(effects).map(\.crossedAt) == [Self.at(day: 120), Self.at(day: 365)])
+        #expect(tasks(effects).map(\.kind) == [.retentionCall, .reactivationCampaign])
+        #expect(tasks(effects).map(\.createdAt) == [Self.at(day: 120), Self.at(day: 365)])
+        // Reviews on time publish the same: what a review emits does not depend on when it runs.
+        var onTimeEffects = policy.review(&onTime, now: Self.at(day: 121), lastTaskAt: [:])
+        onTimeEffects += policy.review(&onTime, now: Self.at(day: 366), lastTaskAt: [.retentionCall: Self.at(day: 120)])
+        #expect(tasks(onTimeEffects).map(\.taskId) == tasks(effects).map(\.taskId))
+        #expect(tasks(onTimeEffects).map(\.dueAt) == tasks(effects).map(\.dueAt))
+        #expect(risks(onTimeEffects).map(\.eventId) == risks(effects).map(\.eventId))
+        #expect(risks(onTimeEffects).map(\.risk) == risks(effects).map(\.risk))
+        #expect(changes.map(\.eventId) == onTimeEffects.compactMap { if case .statusChanged(let change) = $0 { change.eventId } else { nil } })
+        #expect(onTime == state)
     }
 
     @Test("with history the client's own median gap sets the limits")
@@ -163,15 +177,18 @@ struct ChurnPolicyTests {
         let held = policy.review(&cooling, now: Self.at(day: 130), lastTaskAt: [.retentionOffer: Self.at(day: 110)])
         #expect(statuses(held) == [.atRisk])
         #expect(tasks(held).isEmpty)
+        // The cooldown counts back from the crossing (day 120), not from the review.
         var cooled = client(purchasedOn: [0])
-        #expect(tasks(policy.review(&cooled, now: Self.at(day: 130), lastTaskAt: [.retentionOffer: Self.at(day: 99)])).count == 1)
+        #expect(tasks(policy.review(&cooled, now: Self.at(day: 130), lastTaskAt: [.retentionOffer: Self.at(day: 90)])).count == 1)
+        var stillCooling = client(purchasedOn: [0])
+        #expect(tasks(policy.review(&stillCooling, now: Self.at(day: 130), lastTaskAt: [.retentionOffer: Self.at(day: 91)])).isEmpty)
     }
 
     @Test("consent withdrawn: the status still changes, the marketing task is suppressed")
     func consent() {
         let policy = ChurnPolicy(rules: RecencyRules(sector: fashion), models: nil)
         var state = client(purchasedOn: [0])
-        state.contacts.consent = Fact(false, at: Self.at(day: 1))
+        state.contacts.recordConsent(false, at: Self.at(day: 1))
         let effects = policy.review(&state, now: Self.at(day: 130), lastTaskAt: [:])
         #expect(statuses(effects) == [.atRisk])
         #expect(tasks(effects).isEmpty)

@@ -65,7 +65,7 @@ struct ConsumerGroupTests {
         #expect(thirdRun.isEmpty)
     }
 
-    @Test("offsets stored before a revocation are committed when the partitions move")
+    @Test("a revocation loses nothing: the next owner resumes exactly at the committed offset, which holds the stored offsets unless the coordinator refused the commit")
     func commitOnRevoke() async throws {
         let fixture = try KafkaFixture(partitions: 4)
         var configuration = fixture.configuration
@@ -77,14 +77,69 @@ struct ConsumerGroupTests {
         let first = try KafkaConsumer(configuration: configuration, groupId: "g", topics: [fixture.topic], logger: fixture.logger)
         let read = try await consume(first, count: 200, store: true)
         #expect(read.count == 200)
+        var end: [Int32: Int64] = [:]
+        for message in read { end[message.partition] = max(end[message.partition] ?? 0, message.offset + 1) }
         let partitions = (0..<4).map { TopicPartition(topic: fixture.topic, partition: Int32($0)) }
         let before = try await first.committed(partitions)
         #expect(before.isEmpty)  // nothing committed yet: auto-commit is off
 
-        // A second member joins: the first member's partitions are revoked → commit.
+        // A second member joins: part of the first member's partitions are revoked → commit.
         let second = try KafkaConsumer(configuration: configuration, groupId: "g", topics: [fixture.topic], logger: fixture.logger)
         let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(30))
+        let deadline = clock.now.advanced(by: .seconds(40))
+        var leftover: [KafkaMessage] = []
+        var settledAt: ContinuousClock.Instant?
+        // Poll until both hold partitions, then two more seconds for the new owner to read what
+        // it has to read again.
+        while clock.now < deadline, settledAt.map({ clock.now - $0 < .seconds(2) }) ?? true {
+            async let a = first.poll(maxMessages: 100, maxWait: .milliseconds(200))
+            async let b = second.poll(maxMessages: 100, maxWait: .milliseconds(200))
+            let (batchA, batchB) = try await (a, b)
+            leftover += batchA + batchB
+            if settledAt == nil, !second.assignment.isEmpty, first.assignment.count < 4 { settledAt = clock.now }
+        }
+        let moved = Set(second.assignment.map(\.partition))
+        let after = try await second.committed(partitions)
+        let refused = first.revokeCommitsRefused
+        await first.close()
+        await second.close()
+
+        #expect(!moved.isEmpty)
+        // The kept partitions are not read again; each moved one is read again from its committed
+        // offset to its end, with no gap and nothing twice.
+        for partition in 0..<Int32(4) {
+            let reread = leftover.filter { $0.partition == partition }.map(\.offset)
+            if moved.contains(partition) {
+                let from = after[TopicPartition(topic: fixture.topic, partition: partition)] ?? 0
+                #expect(reread == Array(from..<(end[partition] ?? 0)), "partition \(partition)")
+            } else {
+                #expect(reread.isEmpty, "partition \(partition)")
+            }
+        }
+        // The usual case: the commit was accepted, so the moved partitions' work is committed and
+        // the new owner starts after it.
+        if refused == 0 {
+            #expect(moved.allSatisfy { after[TopicPartition(topic: fixture.topic, partition: $0)] == end[$0] })
+            #expect(leftover.isEmpty)
+        }
+    }
+
+    @Test("offsets committed before a rebalance are where the next owner starts")
+    func committedBeforeRebalance() async throws {
+        let fixture = try KafkaFixture(partitions: 4)
+        var configuration = fixture.configuration
+        configuration.properties["enable.auto.commit"] = "false"
+        let producer = try fixture.producer()
+        try await producer.send(fixture.messages(200, keys: 40))
+        await producer.close()
+
+        let first = try KafkaConsumer(configuration: configuration, groupId: "g", topics: [fixture.topic], logger: fixture.logger)
+        let read = try await consume(first, count: 200, store: true)
+        #expect(read.count == 200)
+        try await first.commit()
+        let second = try KafkaConsumer(configuration: configuration, groupId: "g", topics: [fixture.topic], logger: fixture.logger)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(40))
         var leftover: [KafkaMessage] = []
         while clock.now < deadline, second.assignment.isEmpty || first.assignment.count == 4 {
             async let a = first.poll(maxMessages: 100, maxWait: .milliseconds(200))
@@ -92,10 +147,57 @@ struct ConsumerGroupTests {
             let (batchA, batchB) = try await (a, b)
             leftover += batchA + batchB
         }
-        let after = try await second.committed(partitions)
+        let moved = second.assignment
+        leftover += try await consume(second, count: 1, store: false, within: .seconds(2))
         await first.close()
         await second.close()
-        #expect(after.values.reduce(0, +) == 200)
-        #expect(leftover.isEmpty)  // the second member starts after the committed work
+        #expect(!moved.isEmpty)
+        #expect(leftover.isEmpty)
+    }
+
+    @Test("a poll says which partitions were read to their end, and a partition with new messages is no longer at its end")
+    func endOfPartition() async throws {
+        let fixture = try KafkaFixture(partitions: 3)
+        let producer = try fixture.producer()
+        try await producer.send(fixture.messages(30, keys: 9))
+        let consumer = try fixture.consumer()
+        var atEnd: Set<Int32> = []
+        var read = 0
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(30))
+        while clock.now < deadline, read < 30 || atEnd.count < 3 {
+            let batch = try await consumer.pollBatch(maxMessages: 100, maxWait: .milliseconds(200))
+            read += batch.messages.count
+            for message in batch.messages { atEnd.remove(message.partition) }
+            atEnd.formUnion(batch.reachedEnd.map(\.partition))
+        }
+        #expect(read == 30)
+        #expect(atEnd == [0, 1, 2])
+
+        // One more message for one partition: it is delivered, then that partition is at its end again.
+        try await producer.send([OutgoingMessage(topic: fixture.topic, key: Array("k1".utf8), value: Array("late".utf8))])
+        var sawMessage = false
+        var endAgain = false
+        while clock.now < deadline, !(sawMessage && endAgain) {
+            let batch = try await consumer.pollBatch(maxMessages: 100, maxWait: .milliseconds(200))
+            if let message = batch.messages.first {
+                sawMessage = true
+                endAgain = batch.reachedEnd.contains(TopicPartition(topic: fixture.topic, partition: message.partition))
+            } else if sawMessage {
+                endAgain = !batch.reachedEnd.isEmpty
+            }
+        }
+        await consumer.close()
+        await producer.close()
+        #expect(sawMessage)
+        #expect(endAgain)
+    }
+
+    @Test("the partition count of a topic comes from the cluster's metadata")
+    func partitionCount() async throws {
+        let fixture = try KafkaFixture(partitions: 5)
+        let consumer = try KafkaConsumer(configuration: fixture.configuration, groupId: "g", topics: [], logger: fixture.logger)
+        #expect(try await consumer.partitionCount(of: fixture.topic) == 5)
+        await consumer.close()
     }
 }

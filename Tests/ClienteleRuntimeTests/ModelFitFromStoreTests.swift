@@ -17,9 +17,8 @@ struct ModelFitFromStoreTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try SQLiteClientStore(path: directory + "/store.sqlite")
-        let handler = PurchaseHandler(rules: PurchaseRules(), maxMessageBytes: 65536)
         for start in stride(from: 0, to: events.count, by: 1000) {
-            _ = try await store.apply(Array(events[start..<min(start + 1000, events.count)])) { handler.reduce($0, &$1) }
+            _ = try await store.apply(Array(events[start..<min(start + 1000, events.count)]), rules: ClientRules())
         }
         let histories = try await store.purchaseHistories(asOf: Timestamp(rfc3339: "1997-09-30T12:00:00Z")!)
         #expect(histories.count == 2357)

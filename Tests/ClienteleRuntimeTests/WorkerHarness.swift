@@ -25,6 +25,8 @@ final class WorkerHarness: Sendable {
             "DATABASE_URL": "sqlite:\(directory)/store.sqlite",
             "CLIENTELE_TOPIC_PREFIX": topics.prefix,
             "CLIENTELE_BATCH_WAIT_MS": "20",
+            // The purchase worker alone: nothing to wait for from a contact stream.
+            "CLIENTELE_STREAM_ALIGNMENT": "off",
         ]
         environment.merge(extra) { $1 }
         configuration = try await WorkerConfiguration.load(workerName: "purchase-worker", defaultHTTPPort: 9101, environment: environment)
@@ -40,7 +42,7 @@ final class WorkerHarness: Sendable {
     }
 
     func withWorker<T: Sendable>(configuration: WorkerConfiguration, _ body: @Sendable () async throws -> T) async throws -> T {
-        let handler = PurchaseHandler(rules: configuration.purchaseRules, maxMessageBytes: configuration.maxMessageBytes)
+        let handler = PurchaseHandler(maxMessageBytes: configuration.maxMessageBytes)
         let services = try WorkerServices(handler: handler, configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: services.groupConfiguration(signals: [], logger: logger))
         let running = Task { try await group.run() }

@@ -10,10 +10,7 @@ struct ChurnReviewTests {
 
     /// At risk 10 days after the last purchase, passive after 40 (one- and two-time buyers).
     let policy = ChurnPolicy(rules: RecencyRules(sector: SectorLimits(name: "test", atRiskAfterDays: 10, passiveAfterDays: 40)), models: nil)
-    var context: BatchContext {
-        let policy = policy
-        return BatchContext(schedule: { policy.nextReview(for: $0) })
-    }
+    var rules: ClientRules { ClientRules(churn: policy) }
 
     func review(_ store: any ClientStore, at now: Timestamp, limit: Int = 1000) async throws -> ReviewOutcome {
         let policy = policy
@@ -29,7 +26,7 @@ struct ChurnReviewTests {
         let store = try database.open()
         _ = try await store.apply(
             [purchase("a", client: "A", day: 0), purchase("b", client: "B", day: 5), purchase("c", client: "C", day: 30)],
-            context: context, reducer: reducer)
+            rules: rules)
         #expect(try await store.client(id: "A", recent: 0)?.state.nextReviewAt == Self.day(10))
 
         let first = try await review(store, at: Self.day(12))
@@ -39,16 +36,19 @@ struct ChurnReviewTests {
         #expect(try await store.client(id: "B", recent: 0)?.state.status == .new)
         #expect(try await review(store, at: Self.day(12)).reviewed == 0)
 
-        // Much later: B goes through both levels in one review, A becomes passive, C at risk.
+        // Much later: B goes through both levels in one review, each at its own moment with its
+        // own event and task; A becomes passive, C at risk.
         let later = try await review(store, at: Self.day(46))
         #expect(later.reviewed == 3)
         let statuses = try await ["A", "B", "C"].asyncMap { try await store.client(id: $0, recent: 5)!.state.status }
         #expect(statuses == [.passive, .passive, .atRisk])
         let topics = try await store.pendingOutbox(limit: 100).map(\.topic)
-        #expect(topics.filter { $0 == OutputTopic.churnRisk }.count == 4)
+        #expect(topics.filter { $0 == OutputTopic.churnRisk }.count == 5)
         let b = try #require(try await store.client(id: "B", recent: 5))
         #expect(b.recentStatusChanges.map(\.status) == [.passive, .atRisk, .new])
-        #expect(b.recentTasks.map(\.kind) == [.reactivationCampaign, .welcomeNewClient])
+        #expect(b.recentStatusChanges.map(\.changedAt) == [Self.day(45), Self.day(15), Self.day(5)])
+        #expect(b.recentTasks.map(\.kind) == [.reactivationCampaign, .retentionOffer, .welcomeNewClient])
+        #expect(b.recentTasks.prefix(2).map(\.createdAt) == [Self.day(45), Self.day(15)])
         #expect(b.state.nextReviewAt == nil)
     }
 
@@ -58,7 +58,7 @@ struct ChurnReviewTests {
         defer { database.remove() }
         let store = try database.open()
         let events = (0..<2000).map { purchase("p\($0)", client: "C\($0)", day: $0 % 20) }
-        _ = try await store.apply(events, context: context, reducer: reducer)
+        _ = try await store.apply(events, rules: rules)
         let other = try database.open()
         let now = Self.day(25)
         async let one = sweepAll(store, at: now)
@@ -87,34 +87,36 @@ struct ChurnReviewTests {
         let database = try TemporaryDatabase()
         defer { database.remove() }
         let store = try database.open()
-        _ = try await store.apply([purchase("1", client: "A", day: 0)], context: context, reducer: reducer)
+        _ = try await store.apply([purchase("1", client: "A", day: 0)], rules: rules)
         #expect(try await review(store, at: Self.day(11)).tasks == 1)  // retention_offer
-        _ = try await store.apply([purchase("2", client: "A", day: 12)], context: context, reducer: reducer)
+        _ = try await store.apply([purchase("2", client: "A", day: 12)], rules: rules)
         #expect(try await store.client(id: "A", recent: 0)?.state.status == .active)
         let again = try await review(store, at: Self.day(23))
         #expect(again.statusChanges == 1 && again.churnRisks == 1)
-        #expect(again.tasks == 0)  // the offer of day 11 is 12 days old
+        #expect(again.tasks == 0)  // the offer of day 10 is 12 days older than the new lapse
         let kinds = try #require(try await store.client(id: "A", recent: 10)).recentTasks.map(\.kind)
         #expect(kinds.filter { $0 == .retentionOffer }.count == 1)
     }
 
-    @Test("rescheduling fills in review times; the event clock is the oldest partition's newest event")
+    @Test("rescheduling recomputes review times; the event clock is the oldest partition's newest event")
     func rescheduleAndClock() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
         let store = try database.open()
         let events = (0..<25).map { purchase("p\($0)", client: String(format: "C%02d", $0), day: $0) }
-        _ = try await store.apply(events, context: BatchContext(newestEventTimes: ["purchases/0": Self.day(24), "purchases/1": Self.day(7)]), reducer: reducer)
-        #expect(try await store.client(id: "C03", recent: 0)?.state.nextReviewAt == nil)
+        // Scheduled with the general sector (90 days), then rescheduled with the test's 10 days.
+        _ = try await store.apply(events, rules: clientRules, newestEventTimes: ["purchases/0": Self.day(24), "purchases/1": Self.day(7)])
+        #expect(try await store.client(id: "C03", recent: 0)?.state.nextReviewAt == Self.day(93))
         #expect(try await store.eventClock(idleAfter: .seconds(30)) == Self.day(7))
-        _ = try await store.apply([purchase("x", client: "C00", day: 1)], context: BatchContext(newestEventTimes: ["purchases/1": Self.day(30)]), reducer: reducer)
+        _ = try await store.apply([purchase("x", client: "C00", day: 1)], rules: clientRules, newestEventTimes: ["purchases/1": Self.day(30)])
         #expect(try await store.eventClock(idleAfter: .seconds(30)) == Self.day(24))
         // A partition that stops advancing stops holding the clock back once idle.
         try await Task.sleep(for: .milliseconds(20))
-        _ = try await store.apply([purchase("y", client: "C01", day: 2)], context: BatchContext(newestEventTimes: ["purchases/1": Self.day(40)]), reducer: reducer)
+        _ = try await store.apply([purchase("y", client: "C01", day: 2)], rules: clientRules, newestEventTimes: ["purchases/1": Self.day(40)])
         #expect(try await store.eventClock(idleAfter: .seconds(30)) == Self.day(24))
         #expect(try await store.eventClock(idleAfter: .milliseconds(10)) == Self.day(40))
         #expect(try await store.dueReviewCount(at: Self.day(40)) == 0)
+        #expect(try await store.dueReviewCount(at: Self.day(93)) == 4)  // C00 (day 91), C01 (92), C02, C03
 
         let policy = policy
         var after: String?

@@ -4,7 +4,6 @@ import Foundation
 import Testing
 
 let contactRules = ContactRules()
-let contactReducer: @Sendable (ContactEvent, inout ClientState) -> [ClientEffect] = { contactRules.apply($0, to: &$1) }
 
 func contact(_ id: String, _ kind: ContactEvent.Kind, client: String, day: Int) -> ContactEvent {
     ContactEvent(eventId: id, clientId: client, occurredAt: Timestamp(rfc3339: "2026-01-01T00:00:00Z")!.adding(seconds: Int64(day) * 86_400),
@@ -29,13 +28,13 @@ struct ErasureAndConsentTests {
         let store = try database.open()
         let secretId = "client-jane.doe@example.com"
         _ = try await store.apply([purchase("p1", client: secretId, day: 0), purchase("p2", client: secretId, day: 1),
-                                   purchase("p3", client: "keep", day: 1)], reducer: reducer)
-        _ = try await store.apply([contact("c1", .complaint, client: secretId, day: 2)], reducer: contactReducer)
+                                   purchase("p3", client: "keep", day: 1)], rules: clientRules)
+        _ = try await store.apply([contact("c1", .complaint, client: secretId, day: 2)], rules: clientRules)
         // Publish what was queued so far, as the relay would.
         try await store.markPublished(try await store.pendingOutbox(limit: 100).map(\.id))
-        _ = try await store.apply([contact("c2", .call, client: secretId, day: 3)], reducer: contactReducer)  // still pending
+        _ = try await store.apply([contact("c2", .call, client: secretId, day: 3)], rules: clientRules)  // still pending
 
-        let outcome = try await store.apply([contact("x1", .erasureRequest, client: secretId, day: 4)], reducer: contactReducer)
+        let outcome = try await store.apply([contact("x1", .erasureRequest, client: secretId, day: 4)], rules: clientRules)
         #expect(outcome.erasures == 1)
         #expect(try await store.client(id: secretId, recent: 10) == nil)
         let pending = try await store.pendingOutbox(limit: 100)
@@ -50,7 +49,7 @@ struct ErasureAndConsentTests {
 
         // Replayed older events (new ids) and later ones are ignored; nothing comes back.
         let replay = try await store.apply([purchase("p1-replay", client: secretId, day: 0),
-                                            purchase("p9", client: secretId, day: 30)], reducer: reducer)
+                                            purchase("p9", client: secretId, day: 30)], rules: clientRules)
         #expect(replay.ignoredForErasedClients == 2)
         #expect(replay.accepted == 2)
         #expect(try await store.client(id: secretId, recent: 10) == nil)
@@ -70,7 +69,7 @@ struct ErasureAndConsentTests {
         let outcome = try await store.apply([
             contact("a", .call, client: "E", day: 0), contact("x", .erasureRequest, client: "E", day: 1),
             contact("b", .call, client: "E", day: 2),
-        ], reducer: contactReducer)
+        ], rules: clientRules)
         #expect(outcome.accepted == 3)
         #expect(outcome.erasures == 1)
         #expect(outcome.ignoredForErasedClients == 1)
@@ -84,11 +83,11 @@ struct ErasureAndConsentTests {
         let database = try TemporaryDatabase()
         defer { database.remove() }
         let store = try database.open()
-        _ = try await store.apply([contact("w", .consentWithdrawn, client: "C", day: 0)], reducer: contactReducer)
-        let bought = try await store.apply([purchase("p1", client: "C", day: 1, amount: "2500")], reducer: reducer)
+        _ = try await store.apply([contact("w", .consentWithdrawn, client: "C", day: 0)], rules: clientRules)
+        let bought = try await store.apply([purchase("p1", client: "C", day: 1, amount: "2500")], rules: clientRules)
         #expect(bought.suppressedTasks == 2)
         #expect(bought.tasks == 0)
-        let complained = try await store.apply([contact("k", .complaint, client: "C", day: 2)], reducer: contactReducer)
+        let complained = try await store.apply([contact("k", .complaint, client: "C", day: 2)], rules: clientRules)
         #expect(complained.tasks == 1)
         let view = try #require(try await store.client(id: "C", recent: 10))
         #expect(Set(view.recentSuppressedTasks.map(\.task.kind)) == [.welcomeNewClient, .thankYouLargeOrder])

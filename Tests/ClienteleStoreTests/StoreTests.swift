@@ -25,7 +25,7 @@ func purchase(_ id: String, client: String, day: Int, amount: String = "10") -> 
 }
 
 let rules = PurchaseRules()
-let reducer: @Sendable (PurchaseEvent, inout ClientState) -> [ClientEffect] = { rules.apply($0, to: &$1) }
+let clientRules = ClientRules()
 
 @Suite("SQLite client store")
 struct StoreTests {
@@ -36,7 +36,7 @@ struct StoreTests {
         let store = try database.open()
         let outcome = try await store.apply(
             [purchase("p1", client: "A", day: 0), purchase("p2", client: "A", day: 1), purchase("p3", client: "B", day: 2)],
-            reducer: reducer)
+            rules: clientRules)
         #expect(outcome == BatchOutcome(accepted: 3, duplicates: 0, statusChanges: 3, tasks: 2))
         let a = try #require(try await store.client(id: "A", recent: 10))
         #expect(a.state.status == .active)
@@ -57,12 +57,12 @@ struct StoreTests {
         let database = try TemporaryDatabase()
         defer { database.remove() }
         let store = try database.open()
-        let first = try await store.apply([purchase("p1", client: "A", day: 0), purchase("p1", client: "A", day: 0)], reducer: reducer)
+        let first = try await store.apply([purchase("p1", client: "A", day: 0), purchase("p1", client: "A", day: 0)], rules: clientRules)
         #expect(first.accepted == 1)
         #expect(first.duplicates == 1)
         // A restarted worker (new connection) replays the batch: nothing changes.
         let reopened = try database.open()
-        let replay = try await reopened.apply([purchase("p1", client: "A", day: 0)], reducer: reducer)
+        let replay = try await reopened.apply([purchase("p1", client: "A", day: 0)], rules: clientRules)
         #expect(replay == BatchOutcome(accepted: 0, duplicates: 1))
         let summary = try await reopened.summary()
         #expect(summary.totalPurchases == 1)
@@ -83,7 +83,7 @@ struct StoreTests {
                         let events = (0..<25).map { index in
                             purchase("w\(writer)-\(batch)-\(index)", client: "shared", day: batch, amount: "1")
                         }
-                        _ = try await store.apply(events, reducer: reducer)
+                        _ = try await store.apply(events, rules: clientRules)
                     }
                 }
             }
@@ -113,7 +113,7 @@ struct StoreTests {
         defer { database.remove() }
         do {
             let store = try database.open()
-            _ = try await store.apply([purchase("p1", client: "A", day: 0)], reducer: reducer)
+            _ = try await store.apply([purchase("p1", client: "A", day: 0)], rules: clientRules)
         }
         let again = try database.open()
         #expect(try await again.client(id: "A", recent: 5)?.state.purchaseCount == 1)
@@ -131,7 +131,7 @@ struct StoreTests {
                 }
                 try await group.waitForAll()
             }
-            _ = try await database.open().apply([purchase("p", client: "A", day: 0)], reducer: reducer)
+            _ = try await database.open().apply([purchase("p", client: "A", day: 0)], rules: clientRules)
         }
     }
 
@@ -141,9 +141,9 @@ struct StoreTests {
         defer { database.remove() }
         let store = try database.open()
         // Day 10 twice (merged), day 3 late (becomes the first day), day 20; a refund changes nothing.
-        _ = try await store.apply([purchase("a", client: "A", day: 10, amount: "5"), purchase("b", client: "A", day: 10, amount: "7")], reducer: reducer)
-        _ = try await store.apply([purchase("c", client: "A", day: 20, amount: "30")], reducer: reducer)
-        _ = try await store.apply([purchase("d", client: "A", day: 3, amount: "1")], reducer: reducer)
+        _ = try await store.apply([purchase("a", client: "A", day: 10, amount: "5"), purchase("b", client: "A", day: 10, amount: "7")], rules: clientRules)
+        _ = try await store.apply([purchase("c", client: "A", day: 20, amount: "30")], rules: clientRules)
+        _ = try await store.apply([purchase("d", client: "A", day: 3, amount: "1")], rules: clientRules)
         let state = try #require(try await store.client(id: "A", recent: 0)?.state)
         let asOf = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!.adding(seconds: 30 * 86_400)
         let fromState = try #require(state.purchaseDays.summary(asOfDay: asOf.day))
@@ -156,7 +156,7 @@ struct StoreTests {
         #expect(state.purchaseCount == 4)
 
         // Late events between the first and last day: one on a known day, one on a new day.
-        _ = try await store.apply([purchase("e", client: "A", day: 10, amount: "3"), purchase("f", client: "A", day: 15, amount: "9")], reducer: reducer)
+        _ = try await store.apply([purchase("e", client: "A", day: 10, amount: "3"), purchase("f", client: "A", day: 15, amount: "9")], rules: clientRules)
         let later = try #require(try await store.client(id: "A", recent: 0)?.state.purchaseDays.summary(asOfDay: asOf.day))
         #expect(later == (try await store.purchaseHistories(asOf: asOf)["A"]))
         #expect(later.x == 3)

@@ -8,60 +8,6 @@ import Testing
 
 @Suite("both workers as processes on one store", .serialized, .timeLimit(.minutes(6)))
 struct ContactWorkerProcessTests {
-    @Test("interleaved purchases and contacts give the same store as applying them one by one in any order")
-    func interleavedEqualsSequential() async throws {
-        let broker = try await BrokerProcess()
-        var random = SeededGenerator(seed: 99)
-        let purchases = PurchaseGenerator(clients: 300, purchases: 3000, seed: 5).lines().shuffled(using: &random)
-        let contacts = ContactGenerator(clients: 300, prospects: 100, contacts: 3000, seed: 6).lines().shuffled(using: &random)
-        let workers = try startWorkers(broker)
-        async let producedPurchases = produce(broker, topic: "purchases", purchases.map(\.json))
-        async let producedContacts = produce(broker, topic: "contacts", contacts.map(\.json))
-        #expect(try await producedPurchases == 0)
-        #expect(try await producedContacts == 0)
-        let summary = try await broker.waitUntilApplied(purchases.count + contacts.count)
-        #expect(await stop(workers) == 0)
-        #expect(summary.acceptedEvents == purchases.count + contacts.count)
-
-        // Reference: the same events, one transaction each, in another random order.
-        let reference = try TemporaryStore()
-        defer { reference.remove() }
-        let purchaseRules = PurchaseRules()
-        let contactRules = ContactRules()
-        // The workers schedule churn reviews with the default sector and no model: so does the reference.
-        let churn = ChurnPolicy(rules: RecencyRules(sector: SectorLimits(name: "general", atRiskAfterDays: 90, passiveAfterDays: 365)), models: nil)
-        let context = BatchContext(schedule: { churn.nextReview(for: $0) })
-        let all = (purchases.map { ($0.json, true) } + contacts.map { ($0.json, false) }).shuffled(using: &random)
-        for (json, isPurchase) in all {
-            if isPurchase {
-                let event = try PurchaseEvent.decode(Array(json.utf8))
-                _ = try await reference.store.apply([event], context: context) { purchaseRules.apply($0, to: &$1) }
-            } else {
-                let event = try ContactEvent.decode(Array(json.utf8))
-                _ = try await reference.store.apply([event], context: context) { contactRules.apply($0, to: &$1) }
-            }
-        }
-        let live = try broker.store()
-        let ids = Set(purchases.map(\.clientId) + contacts.map(\.clientId))
-        var compared = 0
-        for id in ids.sorted() {
-            var mine = try #require(try await live.client(id: id, recent: 0)?.state)
-            var theirs = try #require(try await reference.store.client(id: id, recent: 0)?.state)
-            // When a status was reached depends on arrival order; everything else must not.
-            mine.statusChangedAt = nil
-            theirs.statusChangedAt = nil
-            #expect(mine == theirs, "client \(id) differs")
-            compared += 1
-        }
-        #expect(compared == ids.count)
-        let liveSummary = try await live.summary()
-        let referenceSummary = try await reference.store.summary()
-        #expect(liveSummary.clientsByStatus == referenceSummary.clientsByStatus)
-        #expect(liveSummary.totalPurchases == referenceSummary.totalPurchases)
-        #expect(liveSummary.clientsByStatus["prospect"] ?? 0 > 0)
-        await broker.stop()
-    }
-
     @Test("withdrawn consent: no marketing task is published, complaint tasks are, suppressions are shown; bad contacts are dead-lettered")
     func consentAndDeadLetters() async throws {
         let broker = try await BrokerProcess()
@@ -189,20 +135,3 @@ struct ContactWorkerProcessTests {
 
 }
 
-/// A scratch SQLite store for reference computations.
-struct TemporaryStore {
-    let directory: String
-    let store: SQLiteClientStore
-
-    init() throws {
-        directory = NSTemporaryDirectory() + "clientele-reference-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        store = try SQLiteClientStore(path: directory + "/reference.sqlite", options: {
-            var options = DatabaseURL.SQLiteOptions()
-            options.synchronous = "normal"
-            return options
-        }())
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: directory) }
-}

@@ -7,7 +7,7 @@ struct ModelProcessTests {
     @Test("the CDNOW sample replayed through purchase-worker fits to the published BG/NBD; client show reports P(alive) and CLV")
     func cdnowSampleThroughTheWorker() async throws {
         let broker = try await BrokerProcess()
-        let worker = try ChildProcess("purchase-worker", [], environment: broker.workerEnvironment, directory: broker.directory)
+        let worker = try ChildProcess("purchase-worker", [], environment: broker.purchaseOnlyEnvironment, directory: broker.directory)
         let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("ClienteleDomainTests/Fixtures/CDNOW_sample.txt").path
         let replay = try await ChildProcess.run(

@@ -30,7 +30,7 @@ struct PurchaseWorkerProcessTests {
         try doubled.map(\.json).joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
 
         // Small batches, so that the kill lands between many commits.
-        var environment = broker.workerEnvironment
+        var environment = broker.purchaseOnlyEnvironment
         environment["CLIENTELE_BATCH_SIZE"] = "250"
         var worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
         let produced = try await ChildProcess.run(

@@ -263,9 +263,13 @@ public struct ChurnPolicy: Sendable, Equatable {
     }
 
     /// Reviews one client at `now`: returns a lapsed client whose standing came back (hysteresis
-    /// applied), moves a client across every threshold passed by `now` (a status change for each),
-    /// emits a `churn-risk` event and a task for the level reached (unless a task of that kind
-    /// was created for the client within the cooldown), applies consent, and sets the next review.
+    /// applied), and moves a client across every threshold passed by `now`, each at the moment it
+    /// was crossed: a status change, a `churn-risk` event and a task (unless a task of that kind
+    /// was created for the client within the cooldown before that moment) for every level, with
+    /// the figures of that moment. What a review publishes therefore does not depend on when it
+    /// runs — a sweep every second, a churn-worker stopped for a day, or an event worker judging
+    /// the client just before applying their next event all give the same events. Consent is
+    /// checked as it stood at each crossing; the next review is set.
     ///
     /// - Parameter lastTaskAt: the newest task of each kind already created for the client (sent
     ///   or suppressed), for the cooldown.
@@ -275,21 +279,14 @@ public struct ChurnPolicy: Sendable, Equatable {
             return []
         }
         var effects: [ClientEffect] = []
+        var lastTaskAt = lastTaskAt
         let standing = purchaseRules.standingStatus(forPurchaseCount: client.purchaseCount)
-        // The figures (P(alive), CLV) are computed only when something changes.
-        var cachedFigures: ChurnAssessment?
-        func figures() -> ChurnAssessment {
-            if let cachedFigures { return cachedFigures }
-            let computed = assess(client, curve: curve, at: now)
-            cachedFigures = computed
-            return computed
-        }
-        func change(to next: ClientStatus, at time: Timestamp, reason: String, causedBy: String) {
+        func change(to next: ClientStatus, at time: Timestamp, figures: ChurnAssessment, reason: String, causedBy: String) {
             var statusChange = StatusChange(
                 clientId: client.clientId, status: next, previousStatus: client.status, changedAt: time,
                 reason: reason, causedBy: causedBy, purchaseCount: client.purchaseCount)
             statusChange.probabilityAlive = curve.probabilityAlive(time)
-            statusChange.clv = figures().clv
+            statusChange.clv = figures.clv
             client.status = next
             client.statusChangedAt = time
             effects.append(.statusChanged(statusChange))
@@ -301,13 +298,12 @@ public struct ChurnPolicy: Sendable, Equatable {
         }
         if status == .passive, let until = curve.recoversFromPassiveUntil, now < until {
             let back = curve.recoversFromAtRiskUntil.map { now < $0 } == true ? standing : .atRisk
-            change(to: back, at: now, reason: "churn_risk_receded", causedBy: recoveryCause())
+            change(to: back, at: now, figures: assess(client, curve: curve, at: now), reason: "churn_risk_receded", causedBy: recoveryCause())
         } else if status == .atRisk, let until = curve.recoversFromAtRiskUntil, now < until {
-            change(to: standing, at: now, reason: "churn_risk_receded", causedBy: recoveryCause())
+            change(to: standing, at: now, figures: assess(client, curve: curve, at: now), reason: "churn_risk_receded", causedBy: recoveryCause())
         }
 
-        // 2. Every threshold crossed by now, in order; the event and task for the last one.
-        var reached: (level: ClientStatus, at: Timestamp)?
+        // 2. Every threshold crossed by now, in order, each with its event and task.
         while true {
             let current = client.status!
             let next: (level: ClientStatus, at: Timestamp?)
@@ -318,27 +314,28 @@ public struct ChurnPolicy: Sendable, Equatable {
             }
             guard let crossedAt = next.at, crossedAt <= now else { break }
             let at = max(crossedAt, client.statusChangedAt ?? crossedAt)
+            let figures = assess(client, curve: curve, at: at)
+            let reason = reason(for: next.level, basis: curve.basis)
             let cause = StableID.make("churn-risk", client.clientId, next.level.rawValue, String(lastActivity.millisecondsSinceEpoch))
-            change(to: next.level, at: at, reason: reason(for: next.level, basis: curve.basis), causedBy: cause)
-            reached = (next.level, at)
-        }
-        if let reached {
-            let figures = figures()
+            change(to: next.level, at: at, figures: figures, reason: reason, causedBy: cause)
             let event = ChurnRisk(
-                clientId: client.clientId, level: reached.level, risk: figures.risk, probabilityAlive: figures.probabilityAlive,
-                valueAtRisk: figures.valueAtRisk, currency: client.currency, detectedAt: now, crossedAt: reached.at,
+                clientId: client.clientId, level: next.level, risk: figures.risk, probabilityAlive: figures.probabilityAlive,
+                valueAtRisk: figures.valueAtRisk, currency: client.currency, detectedAt: now, crossedAt: at,
                 model: curve.basis, lapseOf: lastActivity)
             effects.append(.churnRisk(event))
-            let kind: FollowUpTask.Kind = reached.level == .passive
+            let kind: FollowUpTask.Kind = next.level == .passive
                 ? .reactivationCampaign
                 : figures.valueAtRisk >= settings.retentionCallValue ? .retentionCall : .retentionOffer
-            let coolingDown = lastTaskAt[kind].map { now.millisecondsSinceEpoch - $0.millisecondsSinceEpoch < settings.taskCooldownSeconds * 1000 } ?? false
+            let coolingDown = lastTaskAt[kind].map {
+                at.millisecondsSinceEpoch - $0.millisecondsSinceEpoch < settings.taskCooldownSeconds * 1000
+            } ?? false
             if !coolingDown {
                 effects.append(.task(FollowUpTask(
                     taskId: StableID.make("task", kind.rawValue, client.clientId, event.eventId), clientId: client.clientId,
                     kind: kind, priority: kind == .retentionCall ? .high : kind == .retentionOffer ? .normal : .low,
-                    dueAt: now.adding(seconds: settings.taskDueAfterSeconds), createdAt: now,
-                    reason: reason(for: reached.level, basis: curve.basis), causedBy: event.eventId)))
+                    dueAt: at.adding(seconds: settings.taskDueAfterSeconds), createdAt: at,
+                    reason: reason, causedBy: event.eventId)))
+                lastTaskAt[kind] = at
             }
         }
         client.nextReviewAt = nextReview(for: client, curve: curve, notBefore: now)

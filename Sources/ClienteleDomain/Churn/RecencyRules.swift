@@ -10,6 +10,9 @@ public struct SectorLimits: Sendable, Equatable {
         self.passiveAfterDays = passiveAfterDays
     }
 
+    /// The built-in sector: at risk after 90 days, passive after a year.
+    public static let general = SectorLimits(name: "general", atRiskAfterDays: 90, passiveAfterDays: 365)
+
     public func validate() throws(ConfigurationProblem) {
         guard atRiskAfterDays > 0, passiveAfterDays > atRiskAfterDays else {
             throw ConfigurationProblem(
