@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain", "ClienteleWorkload"], exclude: ["Fixtures"]),
         .testTarget(name: "ClienteleKafkaTests", dependencies: ["ClienteleKafka"]),
-        .testTarget(name: "ClienteleStoreTests", dependencies: ["ClienteleStore"]),
+        .testTarget(name: "ClienteleStoreTests", dependencies: ["ClienteleStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime", "ClienteleWorkload"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ClienteleKafka", "ClienteleStore", "ClienteleWorkload"]),
     ]

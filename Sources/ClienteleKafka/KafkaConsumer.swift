@@ -132,6 +132,7 @@ public final class KafkaConsumer: Sendable {
         /// Topic names by librdkafka topic handle; touched only on the consumer queue.
         private var topicNames: [OpaquePointer: String] = [:]
 
+
         init(rk: OpaquePointer, context: Context) {
             self.rk = rk
             self.context = context
@@ -140,10 +141,9 @@ public final class KafkaConsumer: Sendable {
         func poll(maxMessages: Int, waitMilliseconds: Int32) -> Result<ConsumerBatch, Error> {
             guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
             context.revokedDuringPoll.withLock { $0.removeAll() }
+            context.assignedDuringPoll.withLock { $0.removeAll() }
             var messages: [KafkaMessage] = []
             messages.reserveCapacity(min(maxMessages, 4096))
-            // Partitions whose end was reached after their last message of this poll.
-            var atEnd: Set<TopicPartition> = []
             var timeout = waitMilliseconds
             while messages.count < maxMessages {
                 guard let raw = rd_kafka_consumer_poll(rk, timeout) else { break }
@@ -152,7 +152,10 @@ public final class KafkaConsumer: Sendable {
                 let error = raw.pointee.err
                 if error != RD_KAFKA_RESP_ERR_NO_ERROR {
                     if error == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                        if let rkt = raw.pointee.rkt { atEnd.insert(TopicPartition(topic: topicName(rkt), partition: raw.pointee.partition)) }
+                        if let rkt = raw.pointee.rkt {
+                            let partition = TopicPartition(topic: topicName(rkt), partition: raw.pointee.partition)
+                            context.atEnd.withLock { _ = $0.insert(partition) }
+                        }
                         continue
                     }
                     var text = [CChar](repeating: 0, count: 512)
@@ -163,15 +166,22 @@ public final class KafkaConsumer: Sendable {
                     continue
                 }
                 let message = convert(raw)
-                if !atEnd.isEmpty { atEnd.remove(TopicPartition(topic: message.topic, partition: message.partition)) }
+                context.atEnd.withLock { atEnd in
+                    if !atEnd.isEmpty { atEnd.remove(TopicPartition(topic: message.topic, partition: message.partition)) }
+                }
                 messages.append(message)
             }
             let revoked = context.revokedDuringPoll.withLock { $0 }
             if !revoked.isEmpty {
                 messages.removeAll { revoked.contains(TopicPartition(topic: $0.topic, partition: $0.partition)) }
-                atEnd.subtract(revoked)
             }
-            return .success(ConsumerBatch(messages: messages, reachedEnd: atEnd))
+            let moved = revoked.union(context.assignedDuringPoll.withLock { $0 })
+            // A partition stays at its end until a message of it arrives (librdkafka says so once;
+            // an assignment or revocation forgets it). It is reported only by a poll that took
+            // everything there was: one that stopped at `maxMessages` may have newer messages of
+            // an "ended" partition still queued behind.
+            let drained = messages.count < maxMessages
+            return .success(ConsumerBatch(messages: messages, reachedEnd: drained ? context.atEnd.withLock { $0 } : [], reassigned: moved))
         }
 
         private func topicName(_ rkt: OpaquePointer) -> String {
@@ -289,6 +299,9 @@ public final class KafkaConsumer: Sendable {
         final class Context: NativeCallbackContext, @unchecked Sendable {
             let assigned = Mutex<Set<TopicPartition>>([])
             let revokedDuringPoll = Mutex<Set<TopicPartition>>([])
+            let assignedDuringPoll = Mutex<Set<TopicPartition>>([])
+            /// Partitions read to their end and given no message since.
+            let atEnd = Mutex<Set<TopicPartition>>([])
             let refusedRevokeCommits = Atomic<Int>(0)
 
             /// Runs inside rd_kafka_consumer_poll (on the consumer queue).
@@ -303,6 +316,8 @@ public final class KafkaConsumer: Sendable {
                         _ = rd_kafka_assign(rk, partitions)
                     }
                     assigned.withLock { $0.formUnion(changed) }
+                    assignedDuringPoll.withLock { $0.formUnion(changed) }
+                    atEnd.withLock { $0.subtract(changed) }
                     logger.info("partitions assigned", metadata: ["count": "\(changed.count)"])
                 case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
                     // Everything processed so far has its offsets stored: commit them before the
@@ -316,6 +331,7 @@ public final class KafkaConsumer: Sendable {
                                       metadata: ["error": "\(String(cString: rd_kafka_err2name(commitError)))"])
                     }
                     revokedDuringPoll.withLock { $0.formUnion(changed) }
+                    atEnd.withLock { $0.subtract(changed) }
                     if cooperative {
                         if let failure = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(failure) }
                     } else {
@@ -327,6 +343,7 @@ public final class KafkaConsumer: Sendable {
                     logger.warning("rebalance error", metadata: ["error": "\(String(cString: rd_kafka_err2name(error)))"])
                     _ = rd_kafka_assign(rk, nil)
                     assigned.withLock { $0.removeAll() }
+                    atEnd.withLock { $0.removeAll() }
                 }
             }
 

@@ -99,12 +99,17 @@ public struct TopicPartition: Sendable, Hashable, Comparable {
 /// What one consumer poll returned.
 public struct ConsumerBatch: Sendable {
     public var messages: [KafkaMessage]
-    /// Partitions read to their end in this poll (after their last message in it, if any): nothing
-    /// more was there when the consumer last fetched them.
+    /// Partitions at their end as of this poll: read to the end (after their last message in this
+    /// poll, if any), nothing queued behind, no message since. Empty for a poll that stopped at
+    /// its message limit (more may be queued).
     public var reachedEnd: Set<TopicPartition>
+    /// Partitions assigned or revoked during this poll: what was known of their position before
+    /// no longer holds.
+    public var reassigned: Set<TopicPartition>
 
-    public init(messages: [KafkaMessage], reachedEnd: Set<TopicPartition> = []) {
+    public init(messages: [KafkaMessage], reachedEnd: Set<TopicPartition> = [], reassigned: Set<TopicPartition> = []) {
         self.messages = messages
         self.reachedEnd = reachedEnd
+        self.reassigned = reassigned
     }
 }

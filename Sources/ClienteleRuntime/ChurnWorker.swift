@@ -23,7 +23,7 @@ public final class ChurnWorker: Service, Sendable {
     private let configuration: ChurnConfiguration
     private let alignment: StreamAlignmentSettings
     private let logger: Logger
-    /// The last moment judged, as recorded in the store (for operators and tests).
+    /// The furthest moment judged, as recorded in the store (for operators and tests).
     private let judgedThrough = Mutex<Timestamp?>(nil)
     private let waitingForStreamsLogged = Mutex(false)
     private let reviewed = Counter(label: "clientele_churn_reviews_total")
@@ -78,9 +78,14 @@ public final class ChurnWorker: Service, Sendable {
         try await rescheduleIfNeeded(policy)
         guard let now = try await now() else { return ReviewOutcome() }
         let outcome = try await sweep(at: now, policy: policy)
-        if judgedThrough.withLock({ $0 }) != now {
-            try await store.setSetting(StoreSettingNames.churnJudgedThrough, to: now.rfc3339)
-            judgedThrough.withLock { $0 = now }
+        // The furthest moment judged (the event clock can step back when an idle partition wakes).
+        let recorded = judgedThrough.withLock { $0 }
+        if recorded.map({ now > $0 }) ?? true {
+            let stored = try await store.setting(StoreSettingNames.churnJudgedThrough).flatMap(Timestamp.init(rfc3339:))
+            if stored.map({ now > $0 }) ?? true {
+                try await store.setSetting(StoreSettingNames.churnJudgedThrough, to: now.rfc3339)
+            }
+            judgedThrough.withLock { $0 = max(now, stored ?? now) }
         }
         return outcome
     }

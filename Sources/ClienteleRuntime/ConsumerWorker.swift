@@ -84,6 +84,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         // re-reads our last batch, which the idempotency records make harmless.
         var batch = try await fetch()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            tracker.reset(batch.reassigned)
             tracker.retain(Set(consumer.assignment.filter { $0.topic == inputTopic }.map(\.partition)))
             tracker.observe(newest: batch.newestByPartition, reachedEnd: batch.reachedEnd, polledAt: batch.polledAtWall)
             guard !batch.messages.isEmpty else {
@@ -92,7 +93,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
                 continue
             }
             async let next = fetch()
-            let proposal = settings.alignment.enabled ? tracker.completeBefore(now: batch.polledAtWall) : [:]
+            let proposal = tracker.completeBefore(now: batch.polledAtWall)
             guard var outcome = try await write(batch, completeBefore: proposal) else {
                 _ = try? await next
                 break
@@ -119,15 +120,19 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
 
     /// While no message comes, declares the stream complete further when that can release the
     /// other stream's waiting events (or at least every second, so the churn-worker's frontier
-    /// moves). Returns false if shutdown came during a retry.
+    /// and the operator's view move). Returns false if shutdown came during a retry.
     private func advanceWhileIdle(_ tracker: inout StreamTracker, polledAt: Timestamp) async throws -> Bool {
-        guard settings.alignment.enabled else { return true }
         let moved = tracker.advanced(tracker.completeBefore(now: polledAt))
         guard !moved.isEmpty else { return true }
         var worthWriting = tracker.lastWriteAt.map { polledAt.millisecondsSinceEpoch - $0.millisecondsSinceEpoch >= 1000 } ?? true
-        if !worthWriting {
-            let waiting = try await store.oldestWaitingByPartition()
-            worthWriting = moved.contains { partition, complete in waiting[partition].map { $0 <= complete } ?? false }
+        if !worthWriting, settings.alignment.enabled {
+            // Raising this stream's completeness releases the other stream's waiting events up to it.
+            let other = handler.stream.other
+            let waiting = try await store.oldestWaitingByPartition(stream: other)
+            worthWriting = moved.contains { partition, complete in
+                guard let oldest = waiting[partition] else { return false }
+                return EventTimeKey(occurredAt: oldest, stream: other, sequence: 0).isDue { $0 == other ? oldest : complete }
+            }
         }
         guard worthWriting else { return true }
         guard var outcome = try await write(DecodedBatch(), completeBefore: moved) else { return false }
@@ -174,6 +179,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         var newestByPartition: [Int32: Timestamp] = [:]
         /// Partitions the poll read to their end.
         var reachedEnd: Set<Int32> = []
+        /// Partitions assigned or revoked during the poll.
+        var reassigned: Set<Int32> = []
         var polledAt = ContinuousClock.now
         var polledAtWall = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
     }
@@ -183,6 +190,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         let polled = try await consumer.pollBatch(maxMessages: settings.batchSize, maxWait: settings.batchWait)
         batch.messages = polled.messages
         batch.reachedEnd = Set(polled.reachedEnd.filter { $0.topic == inputTopic }.map(\.partition))
+        batch.reassigned = Set(polled.reassigned.filter { $0.topic == inputTopic }.map(\.partition))
         batch.polledAt = .now
         batch.polledAtWall = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
         batch.entries.reserveCapacity(batch.messages.count)
@@ -222,6 +230,11 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         }
         guard let outcome else { return nil }
         metrics.record(outcome, duration: ContinuousClock.now - batch.polledAt)
+        if outcome.unreadableWaiting > 0 {
+            logger.error("waiting events could not be read back when due; kept in unreadable_waiting_events", metadata: [
+                "count": "\(outcome.unreadableWaiting)",
+            ])
+        }
         if outcome.late > 0 {
             logger.notice("events read after their stream was recorded complete past their time; applied at once", metadata: [
                 "late": "\(outcome.late)", "allowedLatenessMs": "\(settings.alignment.allowedLateness / .milliseconds(1))",

@@ -12,7 +12,9 @@ public let messageIdHeader = "clientele.message.id"
 ///
 /// Only the holder of the store's relay lease publishes, so messages of one client leave in the
 /// order they were written even when several workers share a store. Woken by ``wake()`` after each
-/// committed batch, and every `interval` in any case. On graceful shutdown it publishes what is
+/// committed batch, and every `interval` in any case (so what another worker's transaction wrote —
+/// e.g. the other stream's events it applied — leaves within an interval); a relay without the
+/// lease tries to take it at most every `leaseRetry`. On graceful shutdown it publishes what is
 /// left (giving up after `shutdownDrainLimit` if Kafka is unreachable: the rows stay for the next
 /// start) before returning.
 public final class OutboxRelay: Service, Sendable {
@@ -29,12 +31,17 @@ public final class OutboxRelay: Service, Sendable {
     private let published: Counter
     /// When this relay last took or renewed the lease (it is renewed at a third of its term).
     private let leaseRenewedAt = Mutex<ContinuousClock.Instant?>(nil)
+    /// When this relay last tried and failed to take it.
+    private let leaseRefusedAt = Mutex<ContinuousClock.Instant?>(nil)
     private let leaseTerm: Duration = .seconds(30)
+    private let leaseRetry: Duration
 
     public init(
         store: any ClientStore, producer: KafkaProducer, topics: TopicNames, holder: String, logger: Logger,
-        batchSize: Int = 5000, interval: Duration = .milliseconds(250), shutdownDrainLimit: Duration = .seconds(30)
+        batchSize: Int = 5000, interval: Duration = .milliseconds(50), leaseRetry: Duration = .seconds(1),
+        shutdownDrainLimit: Duration = .seconds(30)
     ) {
+        self.leaseRetry = leaseRetry
         self.store = store
         self.producer = producer
         self.topics = topics
@@ -81,6 +88,14 @@ public final class OutboxRelay: Service, Sendable {
                     try? await Task.sleep(for: .milliseconds(500))
                 }
             }
+            // Another worker's relay takes over at once instead of waiting for the lease to expire.
+            if leaseRenewedAt.withLock({ $0 }) != nil {
+                do {
+                    try await store.releaseRelayLease(holder: holder)
+                } catch {
+                    logger.warning("could not give up the relay lease; it expires by itself", metadata: ["error": "\(error)"])
+                }
+            }
             group.cancelAll()
         }
     }
@@ -89,8 +104,10 @@ public final class OutboxRelay: Service, Sendable {
     private func holdLease() async throws -> Bool {
         let now = ContinuousClock.now
         if let renewed = leaseRenewedAt.withLock({ $0 }), now - renewed < leaseTerm / 3 { return true }
+        if let refused = leaseRefusedAt.withLock({ $0 }), now - refused < leaseRetry { return false }
         let held = try await store.acquireRelayLease(holder: holder, for: leaseTerm)
         leaseRenewedAt.withLock { $0 = held ? now : nil }
+        leaseRefusedAt.withLock { $0 = held ? nil : now }
         return held
     }
 

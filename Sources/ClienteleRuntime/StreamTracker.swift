@@ -28,6 +28,15 @@ struct StreamTracker {
         self.settings = settings
     }
 
+    /// Forgets what was known of partitions that moved (assigned or revoked meanwhile): another
+    /// member may have read them since.
+    mutating func reset(_ moved: Set<Int32>) {
+        for partition in moved {
+            partitions[partition] = nil
+            written[partition] = nil
+        }
+    }
+
     /// Keeps only the partitions still assigned.
     mutating func retain(_ assigned: Set<Int32>) {
         partitions = partitions.filter { assigned.contains($0.key) }

@@ -28,6 +28,6 @@ public enum StoreSettingNames {
     /// The input topics' partition count, recorded by the event workers after checking that both
     /// topics have it (read by the churn-worker for the streams' frontier).
     public static let partitions = "streams.partitions"
-    /// The last moment the churn-worker judged every due client at (RFC 3339).
+    /// The furthest moment the churn-worker (any replica) has judged every due client at (RFC 3339).
     public static let churnJudgedThrough = "churn.judged_through"
 }

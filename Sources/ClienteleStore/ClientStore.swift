@@ -32,9 +32,9 @@ public protocol ClientStore: Sendable {
     /// The events waiting for the other stream: how many per stream, and the oldest.
     func waitingEvents() async throws -> WaitingEvents
 
-    /// The oldest waiting event's time per partition (of either stream), to tell whether raising a
-    /// stream's completeness would release any.
-    func oldestWaitingByPartition() async throws -> [Int32: Timestamp]
+    /// The oldest waiting event's time per partition among those read from `stream`, to tell
+    /// whether raising the other stream's completeness would release any.
+    func oldestWaitingByPartition(stream: EventStream) async throws -> [Int32: Timestamp]
 
     /// Reviews the clients whose next review is due by `now`, oldest first, at most `limit`, in one
     /// transaction: each due client is claimed (locked, where the backend can), `review` gets them
@@ -74,6 +74,9 @@ public protocol ClientStore: Sendable {
     /// time, so messages of one client are published in the order they were written even when
     /// several workers share the store. Returns false while another live holder has it.
     func acquireRelayLease(holder: String, for duration: Duration) async throws -> Bool
+
+    /// Gives the lease up (on a graceful shutdown), so another relay can take it at once.
+    func releaseRelayLease(holder: String) async throws
 
     /// Outbox messages not yet published, oldest first (so per client in the order written).
     func pendingOutbox(limit: Int) async throws -> [OutboxMessage]
@@ -288,6 +291,9 @@ public struct BatchOutcome: Sendable, Equatable {
     /// Whether waiting events that are already due were left for a next transaction (the
     /// ``InputBatch/releaseLimit`` was reached).
     public var moreDue: Bool = false
+    /// Waiting events that could not be read back when their turn came: set aside in the store
+    /// (`unreadable_waiting_events`) for an operator, not applied.
+    public var unreadableWaiting: Int = 0
 
     public init(
         accepted: Int = 0, duplicates: Int = 0, statusChanges: Int = 0, tasks: Int = 0,

@@ -22,6 +22,8 @@ enum SQLiteStreamAlignment {
         var waiting: [Placed] = []
         var late = 0
         var moreDue = false
+        /// Waiting events that could not be read back (set aside).
+        var unreadable = 0
     }
 
     static func rank(_ stream: EventStream) -> Int { stream.rank }
@@ -56,23 +58,29 @@ enum SQLiteStreamAlignment {
             return InputBatch.isReady(key) { stream in progress[stream]?[partition].map(Timestamp.init(millisecondsSinceEpoch:)) }
         }
 
-        // Waiting events now due, per partition, oldest first; the first one not due ends the run
-        // (readiness holds for everything before a ready key).
+        // Waiting events now due, per partition, oldest first (the two streams' queues merged);
+        // the first one not due ends the run (readiness holds for everything before a ready key).
         var budget = batch.releaseLimit
         var firstKept: [Int32: EventTimeKey] = [:]
         let oldest = try db.cachedStatement(sql: """
-            SELECT occurred_at, rank, sequence FROM waiting_events WHERE partition = ? ORDER BY occurred_at, rank, sequence LIMIT 1
+            SELECT occurred_at, rank, sequence FROM waiting_events WHERE partition = ? AND rank = ?
+            ORDER BY occurred_at, sequence, event_id LIMIT 1
             """)
         let candidates = try db.cachedStatement(sql: """
-            SELECT occurred_at, rank, sequence, payload FROM waiting_events
-            WHERE partition = ? AND occurred_at <= ? ORDER BY occurred_at, rank, sequence LIMIT ?
+            SELECT occurred_at, rank, sequence, event_id, client_id, payload FROM waiting_events
+            WHERE partition = ? AND rank = ? AND occurred_at <= ? ORDER BY occurred_at, sequence, event_id LIMIT ?
             """)
         let remove = try db.cachedStatement(sql: """
-            DELETE FROM waiting_events WHERE partition = ? AND (occurred_at, rank, sequence) <= (?, ?, ?)
+            DELETE FROM waiting_events WHERE partition = ? AND rank = ? AND (occurred_at, sequence, event_id) <= (?, ?, ?)
+            """)
+        let quarantine = try db.cachedStatement(sql: """
+            INSERT INTO unreadable_waiting_events (event_id, rank, partition, client_id, payload, reason, found_at) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         for partition in partitions {
-            guard let row = try Row.fetchOne(oldest, arguments: [partition]) else { continue }
-            let first = try key(row)
+            let heads = try EventStream.allCases.compactMap { stream in
+                try Row.fetchOne(oldest, arguments: [partition, rank(stream)]).map(key)
+            }
+            guard let first = heads.min() else { continue }
             guard isReady(first, in: partition) else {
                 firstKept[partition] = first
                 continue
@@ -86,27 +94,36 @@ enum SQLiteStreamAlignment {
             let bound = batch.aligned
                 ? EventStream.allCases.compactMap { progress[$0]?[partition] }.min() ?? Int64.min
                 : Int64.max
-            var last: EventTimeKey?
-            for row in try Row.fetchAll(candidates, arguments: [partition, bound, budget + 1]) {
-                let key = try key(row)
-                guard isReady(key, in: partition), budget > 0 else {
-                    firstKept[partition] = key
-                    if isReady(key, in: partition) { result.moreDue = true }
+            var rows: [(key: EventTimeKey, eventId: String, clientId: String, payload: [UInt8])] = []
+            for stream in EventStream.allCases {
+                for row in try Row.fetchAll(candidates, arguments: [partition, rank(stream), bound, budget + 1]) {
+                    rows.append((try key(row), row[3], row[4], Array(row[5] as Data)))
+                }
+            }
+            rows.sort { $0.key < $1.key || ($0.key == $1.key && $0.eventId < $1.eventId) }
+            var last: [EventStream: (key: EventTimeKey, eventId: String)] = [:]
+            for row in rows {
+                guard isReady(row.key, in: partition), budget > 0 else {
+                    firstKept[partition] = row.key
+                    if isReady(row.key, in: partition) { result.moreDue = true }
                     break
                 }
-                let payload: [UInt8] = Array(row[3] as Data)
-                let event: InputEvent
-                do throws(EventRejection) {
-                    event = try InputEvent.decode(payload, stream: key.stream)
-                } catch {
-                    throw StoreError(.corruptRow, "a waiting event cannot be read back (\(error.reason.rawValue))")
-                }
-                result.released.append(Placed(key: key, partition: partition, event: event))
+                last[row.key.stream] = (row.key, row.eventId)
                 budget -= 1
-                last = key
+                do throws(EventRejection) {
+                    let event = try InputEvent.decode(row.payload, stream: row.key.stream)
+                    result.released.append(Placed(key: row.key, partition: partition, event: event))
+                } catch {
+                    // Accepted once, unreadable now (e.g. a stricter check after an upgrade): kept
+                    // aside for an operator, never dropped in silence.
+                    try quarantine.execute(arguments: [row.eventId, rank(row.key.stream), partition, row.clientId, Data(row.payload),
+                                                       error.reason.rawValue, wallNow])
+                    result.unreadable += 1
+                }
             }
-            if let last {
-                try remove.execute(arguments: [partition, last.occurredAt.millisecondsSinceEpoch, rank(last.stream), last.sequence])
+            for (stream, position) in last {
+                try remove.execute(arguments: [partition, rank(stream), position.key.occurredAt.millisecondsSinceEpoch,
+                                               position.key.sequence, position.eventId])
             }
         }
 
@@ -125,14 +142,15 @@ enum SQLiteStreamAlignment {
     /// Keeps events until their turn.
     static func wait(_ events: [Placed], since wallNow: Int64, in db: Database) throws {
         try SQLiteClientStore.insertRows(
-            events, "INSERT INTO waiting_events (partition, occurred_at, rank, sequence, client_id, payload, waiting_since)", columns: 7,
-            suffix: "ON CONFLICT DO NOTHING", in: db
+            events, "INSERT INTO waiting_events (partition, rank, occurred_at, sequence, event_id, client_id, payload, waiting_since)",
+            columns: 8, in: db
         ) { event in
-            [event.partition, event.key.occurredAt.millisecondsSinceEpoch, rank(event.key.stream), event.key.sequence,
-             event.event.clientId, Data(event.event.encoded), wallNow]
+            [event.partition, rank(event.key.stream), event.key.occurredAt.millisecondsSinceEpoch, event.key.sequence,
+             event.event.eventId, event.event.clientId, Data(event.event.encoded), wallNow]
         }
     }
 
+    /// A key from a row whose first columns are occurred_at, rank, sequence.
     private static func key(_ row: Row) throws -> EventTimeKey {
         let rankValue: Int = row[1]
         guard let stream = stream(rank: rankValue) else { throw StoreError(.corruptRow, "a waiting event has an unknown stream") }
@@ -170,8 +188,18 @@ extension SQLiteClientStore {
                 let complete: Int64 = row[2]
                 frontier = min(frontier ?? complete, complete)
             }
-            guard seen.count == partitions * EventStream.allCases.count else { return nil }
-            return frontier.map(Timestamp.init(millisecondsSinceEpoch:))
+            guard seen.count == partitions * EventStream.allCases.count, var frontier else { return nil }
+            // Events already due may still wait for a next transaction (a release limit reached):
+            // nothing at or after the oldest of them is complete yet.
+            let oldest = try db.cachedStatement(sql: """
+                SELECT occurred_at FROM waiting_events WHERE partition = ? AND rank = ? ORDER BY occurred_at LIMIT 1
+                """)
+            for partition in 0..<partitions {
+                for stream in EventStream.allCases {
+                    if let waiting = try Int64.fetchOne(oldest, arguments: [partition, stream.rank]) { frontier = min(frontier, waiting) }
+                }
+            }
+            return Timestamp(millisecondsSinceEpoch: frontier)
         }
     }
 
@@ -203,11 +231,17 @@ extension SQLiteClientStore {
         }
     }
 
-    public func oldestWaitingByPartition() async throws -> [Int32: Timestamp] {
+    public func oldestWaitingByPartition(stream: EventStream) async throws -> [Int32: Timestamp] {
         try await pool.read { db in
             var oldest: [Int32: Timestamp] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT partition, min(occurred_at) FROM waiting_events GROUP BY partition") {
-                oldest[row[0]] = Timestamp(millisecondsSinceEpoch: row[1])
+            let partitions = try Int32.fetchAll(db, sql: "SELECT DISTINCT partition FROM stream_progress")
+            let first = try db.cachedStatement(sql: """
+                SELECT occurred_at FROM waiting_events WHERE partition = ? AND rank = ? ORDER BY occurred_at LIMIT 1
+                """)
+            for partition in partitions {
+                if let time = try Int64.fetchOne(first, arguments: [partition, stream.rank]) {
+                    oldest[partition] = Timestamp(millisecondsSinceEpoch: time)
+                }
             }
             return oldest
         }

@@ -129,6 +129,7 @@ public final class SQLiteClientStore: ClientStore {
         outcome.late = alignment.late
         outcome.released = alignment.released.count
         outcome.moreDue = alignment.moreDue
+        outcome.unreadableWaiting = alignment.unreadable
         var due = alignment.dueFresh + alignment.released
         var waiting = alignment.waiting
         guard !due.isEmpty || !waiting.isEmpty else { return outcome }
@@ -157,8 +158,10 @@ public final class SQLiteClientStore: ClientStore {
                 clients[state.clientId] = state
             }
         }
-        // The newest task of each kind, loaded for a client only when a churn review falls due.
+        // The newest task of each kind: what this batch created, and for a client whose churn
+        // review falls due, what the store holds (loaded then, once).
         var lastTasks: [String: [FollowUpTask.Kind: Timestamp]] = [:]
+        var storedTasksLoaded = Set<String>()
         // Purchase days added by this batch, not yet written (a late purchase may ask about them).
         var daysAdded = Set<PurchaseDayKey>()
         let knownDay = try db.cachedStatement(sql: "SELECT 1 FROM purchase_days WHERE day = ? AND client_id = ?")
@@ -172,8 +175,9 @@ public final class SQLiteClientStore: ClientStore {
                 continue
             }
             var client = clients[clientId] ?? ClientState(clientId: clientId)
-            if lastTasks[clientId] == nil, rules.needsReview(client, before: event) {
-                lastTasks[clientId] = try newestTasks(of: [clientId], in: db)[clientId] ?? [:]
+            if rules.needsReview(client, before: event), storedTasksLoaded.insert(clientId).inserted {
+                let stored = try newestTasks(of: [clientId], in: db)[clientId] ?? [:]
+                lastTasks[clientId] = (lastTasks[clientId] ?? [:]).merging(stored) { max($0, $1) }
             }
             var taskTimes = lastTasks[clientId] ?? [:]
             var lookupError: (any Error)?
@@ -187,7 +191,7 @@ public final class SQLiteClientStore: ClientStore {
                 }
             }
             if let lookupError { throw lookupError }
-            if lastTasks[clientId] != nil || !taskTimes.isEmpty { lastTasks[clientId] = taskTimes }
+            if !taskTimes.isEmpty { lastTasks[clientId] = taskTimes }
             clients[clientId] = client
             for effect in caused {
                 switch effect {
@@ -281,6 +285,7 @@ public final class SQLiteClientStore: ClientStore {
             }
             try db.execute(sql: "DELETE FROM outbox WHERE message_key = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM waiting_events WHERE client_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM unreadable_waiting_events WHERE client_id = ?", arguments: [id])
             try db.execute(sql: """
                 INSERT INTO erased_clients (client_hash, erased_at) VALUES (?, ?)
                 ON CONFLICT (client_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)
@@ -411,6 +416,12 @@ public final class SQLiteClientStore: ClientStore {
                 WHERE relay_lease.holder = excluded.holder OR relay_lease.expires_at < ?
                 """, arguments: [holder, expires, now])
             return db.changesCount == 1
+        }
+    }
+
+    public func releaseRelayLease(holder: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM relay_lease WHERE name = 'outbox' AND holder = ?", arguments: [holder])
         }
     }
 

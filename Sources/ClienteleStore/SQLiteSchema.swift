@@ -207,19 +207,30 @@ enum SQLiteSchema {
                     PRIMARY KEY (stream, partition)
                 ) WITHOUT ROWID;
 
-                -- Events read before the other stream reached their time, in event-time order per
-                -- partition (rank: 0 contacts, 1 purchases; sequence: the offset). Applied, and
-                -- deleted, once both streams are complete up to them.
+                -- Events read before the other stream reached their time, per partition and stream
+                -- (rank: 0 contacts, 1 purchases) in event-time order (sequence: the offset).
+                -- Applied, and deleted, once both streams are complete up to them.
                 CREATE TABLE waiting_events (
                     partition INTEGER NOT NULL,
-                    occurred_at INTEGER NOT NULL,
                     rank INTEGER NOT NULL,
+                    occurred_at INTEGER NOT NULL,
                     sequence INTEGER NOT NULL,
+                    event_id TEXT NOT NULL,
                     client_id TEXT NOT NULL,
                     payload BLOB NOT NULL,
                     waiting_since INTEGER NOT NULL,
-                    PRIMARY KEY (partition, occurred_at, rank, sequence)
+                    PRIMARY KEY (partition, rank, occurred_at, sequence, event_id)
                 ) WITHOUT ROWID;
+                -- A waiting event that could not be read back (kept, never silently lost).
+                CREATE TABLE unreadable_waiting_events (
+                    event_id TEXT NOT NULL,
+                    rank INTEGER NOT NULL,
+                    partition INTEGER NOT NULL,
+                    client_id TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    reason TEXT NOT NULL,
+                    found_at INTEGER NOT NULL
+                );
                 -- An erasure removes the client's waiting events.
                 CREATE INDEX waiting_events_by_client ON waiting_events(client_id);
                 """)

@@ -13,16 +13,20 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure purchase-worker: sustained events/s, end-to-end latency percentiles, peak memory.",
         discussion: """
-            Phase 1 loads --events generated purchases into the embedded broker, then starts the \
-            worker and measures its sustained rate from its first applied event to its last. Phase 2 \
-            produces first purchases of new clients at --rate per second for --latency-seconds and \
-            measures, per event, the time from handing it to the producer until its `client-status` \
-            event is readable by a consumer. Build with -c release for meaningful figures.
+            The contact-worker runs beside the purchase-worker, as in a deployment (purchases wait \
+            for the contact stream to reach their time). Phase 1 loads --events generated purchases \
+            into the embedded broker, then starts purchase-worker and measures its sustained rate \
+            from its first applied event to its last. Phase 2 produces live first purchases of new \
+            clients at --rate per second (and live contacts of other people at --contact-rate) for \
+            --latency-seconds and measures, per purchase, the time from handing it to the producer \
+            until its `welcome_new_client` task is readable by a consumer. Build with -c release for \
+            meaningful figures.
             """)
 
     @Option(help: "Purchases for the throughput phase.") var events = 200_000
     @Option(help: "Distinct clients in the throughput phase.") var clients = 20_000
-    @Option(help: "Events per second in the latency phase.") var rate = 5_000
+    @Option(help: "Purchases per second in the latency phase.") var rate = 5_000
+    @Option(name: .customLong("contact-rate"), help: "Contacts per second in the latency phase.") var contactRate = 1_000
     @Option(name: .customLong("latency-seconds"), help: "Duration of the latency phase.") var latencySeconds = 10
     @Option(help: "Partitions per topic.") var partitions = 16
     @Option(help: "Extra worker settings, e.g. CLIENTELE_BATCH_SIZE=5000 (repeatable).") var env: [String] = []
@@ -40,15 +44,23 @@ struct BenchCommand: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: stack.kafkaConfiguration, logger: Logger(label: "bench"))
         let topic = stack.topics.resolve(TopicNames.purchases)
 
+        // The empty contact stream counts as complete after a second (30 s by default).
+        extra["CLIENTELE_STREAM_IDLE_SECONDS"] = extra["CLIENTELE_STREAM_IDLE_SECONDS"] ?? "1"
+
         // Phase 1: preload, then measure the worker's sustained consumption.
         print("▶ phase 1: preloading \(events) purchases for \(clients) clients")
         let lines = PurchaseGenerator(clients: clients, purchases: events, seed: 7).lines()
         try await producer.send(lines.map {
             OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
         })
-        print("▶ starting purchase-worker \(extra.isEmpty ? "" : "with \(extra)")")
-        try stack.startWorker(environment: extra)
+        print("▶ starting contact-worker (no contacts yet), then purchase-worker \(extra.isEmpty ? "" : "with \(extra)")")
+        try stack.startWorker("contact-worker", environment: extra)
         let store = try await waitForStoreFile(stack)
+        let contactsReady = ContinuousClock.now.advanced(by: .seconds(60))
+        while try await store.streamProgress().filter({ $0.stream == .contacts }).count < partitions, ContinuousClock.now < contactsReady {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try stack.startWorker(environment: extra)
         var firstSeen: (ContinuousClock.Instant, Int)?
         while true {
             let accepted = try await store.acceptedEventCount()
@@ -64,14 +76,14 @@ struct BenchCommand: AsyncParsableCommand {
         print(String(format: "  sustained: %.0f events/s (%d events in %.2f s; outbox drained %.2f s later)",
                      sustained, lines.count - c0, (finished - t0) / .seconds(1), (drained - finished) / .seconds(1)))
 
-        // Phase 2: paced first purchases, latency to the client-status event.
+        // Phase 2: paced live first purchases (and contacts), latency to the welcome task.
         let total = rate * latencySeconds
-        print("▶ phase 2: \(total) first purchases at \(rate)/s; latency to the client-status event")
+        print("▶ phase 2: \(total) live first purchases at \(rate)/s, \(contactRate) contacts/s; latency to the welcome_new_client task")
         let sentAt = Mutex<[String: ContinuousClock.Instant]>([:])
         let latencies = Mutex<[Double]>([])
         let outputConsumer = try KafkaConsumer(
             configuration: stack.consumerConfiguration, groupId: "bench-\(UUID().uuidString)",
-            topics: [stack.topics.resolve(TopicNames.clientStatus)], logger: Logger(label: "bench"))
+            topics: [stack.topics.resolve(TopicNames.followUpTasks)], logger: Logger(label: "bench"))
         // Join the group and skip phase 1's output before measuring.
         try await skipExisting(outputConsumer)
         let reader = Task {
@@ -89,25 +101,38 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let tick = Duration.milliseconds(10)
         let perTick = max(1, rate / 100)
+        let contactsPerTick = contactRate / 100
+        let contactTopic = stack.topics.resolve(TopicNames.contacts)
         var produced = 0
         var next = ContinuousClock.now
-        let base = Timestamp(rfc3339: "2026-07-01T00:00:00Z")!
+        var tickNumber = 0
         while produced < total {
             let count = min(perTick, total - produced)
             var batch: [OutgoingMessage] = []
             var ids: [String] = []
+            let occurredAt = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
             for index in produced..<(produced + count) {
                 let clientId = "L\(index)"
                 let eventId = "lat-\(index)"
                 var json = JSONObjectWriter()
                 json.add("eventId", eventId)
                 json.add("clientId", clientId)
-                json.add("occurredAt", base.adding(seconds: Int64(index)))
+                json.add("occurredAt", occurredAt)
                 json.add("amount", Money(units: 250_000))
                 json.add("currency", "EUR")
                 batch.append(OutgoingMessage(topic: topic, key: Array(clientId.utf8), value: json.bytes))
                 ids.append(eventId)
             }
+            for index in 0..<contactsPerTick {
+                let person = "K\(tickNumber * contactsPerTick + index)"
+                var json = JSONObjectWriter()
+                json.add("eventId", "lat-c-\(person)")
+                json.add("clientId", person)
+                json.add("occurredAt", occurredAt)
+                json.add("kind", "call")
+                batch.append(OutgoingMessage(topic: contactTopic, key: Array(person.utf8), value: json.bytes))
+            }
+            tickNumber += 1
             let now = ContinuousClock.now
             sentAt.withLock { map in for id in ids { map[id] = now } }
             try await producer.send(batch)
@@ -131,10 +156,10 @@ struct BenchCommand: AsyncParsableCommand {
             measured.isEmpty ? .nan : measured[min(measured.count - 1, Int(Double(measured.count) * p))]
         }
         print("")
-        print("purchase-worker benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+        print("purchase-worker benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores, contact-worker beside it)")
         print(String(format: "  sustained throughput   %.0f events/s  (%d events, %d clients, %d partitions)", sustained, events, clients, partitions))
-        print(String(format: "  end-to-end latency     p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms  (%d of %d events at %d/s)",
-                     percentile(0.50), percentile(0.90), percentile(0.99), measured.last ?? .nan, measured.count, total, rate))
+        print(String(format: "  purchase → task        p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms  (%d of %d purchases at %d/s, %d contacts/s)",
+                     percentile(0.50), percentile(0.90), percentile(0.99), measured.last ?? .nan, measured.count, total, rate, contactRate))
         print("  worker peak memory     \(peak.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "unknown") (VmHWM)")
         print("  worker exit status     \(exit) after SIGTERM")
     }

@@ -1,6 +1,7 @@
 import ClienteleDomain
 import ClienteleStore
 import Foundation
+import GRDB
 import Testing
 
 @Suite("SQLite store: events applied in event-time order across the two streams")
@@ -148,5 +149,60 @@ struct StreamAlignmentTests {
         input.aligned = false
         let outcome = try await store.apply(input, rules: rules)
         #expect(outcome.held == 0 && outcome.tasks == 1)
+    }
+
+    @Test("a churn review in a batch counts the tasks the store already holds, also after the batch created one")
+    func cooldownAcrossTheBatch() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let quick = ClientRules(churn: ChurnPolicy(rules: RecencyRules(sector: SectorLimits(name: "q", atRiskAfterDays: 20, passiveAfterDays: 60)), models: nil))
+        func input(_ entries: [InputBatch.Entry]) -> InputBatch { InputBatch(unaligned: entries.map(\.event), stream: .purchases) }
+        // Day 0 purchase; at risk on day 20 (a retention offer), reactivated on day 25.
+        _ = try await store.apply(input([bought("a", "C1", day: 0, offset: 0)]), rules: quick)
+        _ = try await store.apply(input([bought("b", "C1", day: 25, offset: 1)]), rules: quick)
+        // One batch: a complaint on day 30 (a task, no review due), then a call on day 50 after a
+        // new lapse on day 45 — within 30 days of the offer of day 20: no second offer.
+        let outcome = try await store.apply(InputBatch(unaligned: [
+            contacted("k", "C1", .complaint, day: 30, offset: 0).event, contacted("c", "C1", .call, day: 50, offset: 1).event,
+        ], stream: .contacts), rules: quick)
+        #expect(outcome.churnRisks == 1)
+        let kinds = try #require(try await store.client(id: "C1", recent: 20)).recentTasks.map(\.kind)
+        #expect(kinds.filter { $0 == .retentionOffer }.count == 1)
+        #expect(kinds.contains(.complaintFollowUp))
+    }
+
+    @Test("the frontier stays before events already due but left waiting by a release limit")
+    func frontierBeforeDueWaiting() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        let purchases = (0..<6).map { bought("p\($0)", "C\($0)", day: Double($0), offset: Int64($0)) }
+        _ = try await store.apply(batch(.purchases, purchases, complete: [0: 10]), rules: rules)
+        let outcome = try await store.apply(batch(.contacts, [], complete: [0: 10], limit: 2), rules: rules)
+        #expect(outcome.released == 2 && outcome.moreDue)
+        #expect(try await store.streamFrontier(partitions: 1) == Self.day(2))
+        #expect(try await store.oldestWaitingByPartition(stream: .purchases) == [0: Self.day(2)])
+        #expect(try await store.oldestWaitingByPartition(stream: .contacts).isEmpty)
+    }
+
+    @Test("a waiting event that cannot be read back when due is set aside, not applied and not lost")
+    func unreadableWaitingEvent() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = try database.open()
+        _ = try await store.apply(batch(.purchases, [bought("p1", "C1", day: 1, offset: 0), bought("p2", "C2", day: 2, offset: 1)],
+                                        complete: [0: 2]), rules: rules)
+        let queue = try DatabaseQueue(path: database.path)
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE waiting_events SET payload = ? WHERE event_id = 'p1'", arguments: [Data("{}".utf8)])
+        }
+        let outcome = try await store.apply(batch(.contacts, [], complete: [0: 5]), rules: rules)
+        #expect(outcome.unreadableWaiting == 1 && outcome.released == 1)
+        #expect(try await store.client(id: "C1", recent: 1) == nil)
+        #expect(try await store.client(id: "C2", recent: 1) != nil)
+        let kept = try await queue.read { db in try String.fetchAll(db, sql: "SELECT event_id || ':' || reason FROM unreadable_waiting_events") }
+        #expect(kept == ["p1:missing_field"])
+        #expect(try await store.waitingEvents().total == 0)
     }
 }

@@ -138,6 +138,44 @@ extension BrokerProcess {
         return summary
     }
 
+    /// Waits until at least `count` events are accepted (applied or waiting), or a minute passed.
+    func waitUntilAccepted(_ count: Int) async throws {
+        let store = try await createdStore()
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while try await store.acceptedEventCount() < count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits until the churn-worker's furthest judged moment has stayed the same for two seconds
+    /// with nobody due by it and the outbox published; returns it.
+    func waitForChurnJudgement(timeout: Duration = .seconds(90)) async throws -> Timestamp? {
+        let store = try await createdStore()
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var last: Timestamp?
+        var stableSince = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            let judged = try await store.setting("churn.judged_through").flatMap(Timestamp.init(rfc3339:))
+            if judged != last {
+                last = judged
+                stableSince = .now
+            } else if let judged, ContinuousClock.now - stableSince >= .seconds(2),
+                      try await store.dueReviewCount(at: judged) == 0, try await store.summary().outboxBacklog == 0 {
+                return judged
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return last
+    }
+
+    /// Produces JSON lines to a logical topic with `clientele produce`; returns its exit status.
+    func produce(topic: String, _ lines: [String]) async throws -> Int32 {
+        let file = directory + "/\(topic)-\(UUID().uuidString.prefix(6)).jsonl"
+        try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        return try await ChildProcess.run(
+            "clientele", ["produce", "--topic", topic, "--bootstrap-servers", bootstrapServers, file], directory: directory).status
+    }
+
     /// Reads a topic from the start (fresh group) until at least `count` messages arrived and
     /// nothing new came for two seconds, or a minute passed.
     func readAll(topic: String, atLeast count: Int) async throws -> [KafkaMessage] {
