@@ -6,7 +6,7 @@ BENCH_CLIENTS ?= 20000
 .PHONY: help deps build demo test test-unit test-e2e bench acceptance broker clean
 
 help:
-	@echo "make demo    run the embedded broker, purchase-worker and generated purchases; print a summary"
+	@echo "make demo    load a generated history of purchases and contacts into the embedded broker, run the three workers on it; print a summary"
 	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes)"
 	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory"
 	@echo "make acceptance  200,000 purchases sent with an independent client (confluent-kafka), checked end to end"

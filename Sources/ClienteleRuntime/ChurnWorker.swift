@@ -118,15 +118,17 @@ public final class ChurnWorker: Service, Sendable {
         return total
     }
 
-    /// The moment to judge at: the wall clock, or the store's event clock (nil before any event:
-    /// nothing to judge yet) — but never a moment up to which both input streams are not yet
-    /// complete (``ClientStore/streamFrontier(partitions:)``): a lagging purchase-worker must not
-    /// make clients look lapsed. Strictly before the frontier, so every event at or before the
-    /// judged moment has been applied.
+    /// The moment to judge at: the wall clock, or on the event clock the newest event time read
+    /// (nil before any event: nothing to judge yet) — but never a moment up to which both input
+    /// streams are not yet complete (``ClientStore/streamFrontier(partitions:)``): a lagging
+    /// purchase-worker must not make clients look lapsed. Strictly before the frontier, so every
+    /// event at or before the judged moment has been applied. (Without stream alignment, the event
+    /// clock is the oldest partition's newest event instead, ``ClientStore/eventClock(idleAfter:)``.)
     func now() async throws -> Timestamp? {
         let clockNow: Timestamp?
         switch clock {
         case .wall: clockNow = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        case .event where alignment.enabled: clockNow = try await store.newestEventTime()
         case .event: clockNow = try await store.eventClock(idleAfter: configuration.eventClockIdle)
         }
         guard let clockNow, alignment.enabled else { return clockNow }

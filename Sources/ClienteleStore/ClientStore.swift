@@ -58,6 +58,9 @@ public protocol ClientStore: Sendable {
     /// before any event.
     func eventClock(idleAfter: Duration) async throws -> Timestamp?
 
+    /// The newest event time read from any input partition (the present of a replay), nil before any.
+    func newestEventTime() async throws -> Timestamp?
+
     /// How many clients are due for a churn review by `now` (the sweep's backlog).
     func dueReviewCount(at now: Timestamp) async throws -> Int
 

@@ -93,6 +93,12 @@ extension SQLiteClientStore {
         }
     }
 
+    public func newestEventTime() async throws -> Timestamp? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT max(newest_at) FROM event_clock").map(Timestamp.init(millisecondsSinceEpoch:))
+        }
+    }
+
     public func dueReviewCount(at now: Timestamp) async throws -> Int {
         try await pool.read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM clients WHERE next_review_at <= ?", arguments: [now.millisecondsSinceEpoch]) ?? 0

@@ -159,9 +159,17 @@ public final class SQLiteClientStore: ClientStore {
             }
         }
         // The newest task of each kind: what this batch created, and for a client whose churn
-        // review falls due, what the store holds (loaded then, once).
+        // review falls due, what the store holds — loaded at once for the clients whose stored
+        // review time falls before one of their events here, later (once) for any other.
         var lastTasks: [String: [FollowUpTask.Kind: Timestamp]] = [:]
-        var storedTasksLoaded = Set<String>()
+        var latestEvent: [String: Timestamp] = [:]
+        for entry in due { latestEvent[entry.event.clientId] = max(latestEvent[entry.event.clientId] ?? entry.key.occurredAt, entry.key.occurredAt) }
+        let reviewedSoon = clients.values.filter { client in
+            guard let next = client.nextReviewAt, let latest = latestEvent[client.clientId] else { return false }
+            return next < latest
+        }.map(\.clientId)
+        var storedTasksLoaded = Set(reviewedSoon)
+        if !reviewedSoon.isEmpty { lastTasks = try newestTasks(of: reviewedSoon, in: db) }
         // Purchase days added by this batch, not yet written (a late purchase may ask about them).
         var daysAdded = Set<PurchaseDayKey>()
         let knownDay = try db.cachedStatement(sql: "SELECT 1 FROM purchase_days WHERE day = ? AND client_id = ?")

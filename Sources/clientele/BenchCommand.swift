@@ -81,9 +81,11 @@ struct BenchCommand: AsyncParsableCommand {
         print("▶ phase 2: \(total) live first purchases at \(rate)/s, \(contactRate) contacts/s; latency to the welcome_new_client task")
         let sentAt = Mutex<[String: ContinuousClock.Instant]>([:])
         let latencies = Mutex<[Double]>([])
+        let statusLatencies = Mutex<[Double]>([])
+        let statusTopic = stack.topics.resolve(TopicNames.clientStatus)
         let outputConsumer = try KafkaConsumer(
             configuration: stack.consumerConfiguration, groupId: "bench-\(UUID().uuidString)",
-            topics: [stack.topics.resolve(TopicNames.followUpTasks)], logger: Logger(label: "bench"))
+            topics: [stack.topics.resolve(TopicNames.followUpTasks), statusTopic], logger: Logger(label: "bench"))
         // Join the group and skip phase 1's output before measuring.
         try await skipExisting(outputConsumer)
         let reader = Task {
@@ -95,7 +97,12 @@ struct BenchCommand: AsyncParsableCommand {
                           case .string(let cause)? = object["causedBy"], cause.hasPrefix("lat-"),
                           let sent = sentAt.withLock({ $0[cause] })
                     else { continue }
-                    latencies.withLock { $0.append((now - sent) / .milliseconds(1)) }
+                    let milliseconds = (now - sent) / .milliseconds(1)
+                    if message.topic == statusTopic {
+                        statusLatencies.withLock { $0.append(milliseconds) }
+                    } else {
+                        latencies.withLock { $0.append(milliseconds) }
+                    }
                 }
             }
         }
@@ -146,20 +153,24 @@ struct BenchCommand: AsyncParsableCommand {
         }
         reader.cancel()
         let measured = latencies.withLock { $0.sorted() }
+        let measuredStatus = statusLatencies.withLock { $0.sorted() }
         let peak = stack.workerPeakMemory()
         await outputConsumer.close()
         await producer.close()
         let exit = await stack.stopWorkers()
         await stack.shutdown()
 
-        func percentile(_ p: Double) -> Double {
-            measured.isEmpty ? .nan : measured[min(measured.count - 1, Int(Double(measured.count) * p))]
+        func percentile(_ p: Double, of values: [Double]? = nil) -> Double {
+            let values = values ?? measured
+            return values.isEmpty ? .nan : values[min(values.count - 1, Int(Double(values.count) * p))]
         }
         print("")
         print("purchase-worker benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores, contact-worker beside it)")
         print(String(format: "  sustained throughput   %.0f events/s  (%d events, %d clients, %d partitions)", sustained, events, clients, partitions))
         print(String(format: "  purchase → task        p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms  (%d of %d purchases at %d/s, %d contacts/s)",
                      percentile(0.50), percentile(0.90), percentile(0.99), measured.last ?? .nan, measured.count, total, rate, contactRate))
+        print(String(format: "  purchase → status      p50 %.1f ms, p90 %.1f ms, p99 %.1f ms  (the client-status event, same transaction)",
+                     percentile(0.50, of: measuredStatus), percentile(0.90, of: measuredStatus), percentile(0.99, of: measuredStatus)))
         print("  worker peak memory     \(peak.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "unknown") (VmHWM)")
         print("  worker exit status     \(exit) after SIGTERM")
     }

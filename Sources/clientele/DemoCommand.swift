@@ -16,6 +16,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Number of contact events.") var contacts = 10_000
     @Option(help: "Folder for the demo's SQLite file and worker log.") var directory = "demo-output"
 
+    /// The configuration this binary was built with.
+    static var buildConfiguration: String {
+        #if DEBUG
+        "debug"
+        #else
+        "release"
+        #endif
+    }
+
     func validate() throws {
         guard clients >= 1, purchases >= 1 else { throw ValidationError("--clients and --purchases must be at least 1") }
     }
@@ -25,24 +34,16 @@ struct DemoCommand: AsyncParsableCommand {
         print("▶ starting the embedded broker (3 brokers, 16 partitions per topic)")
         let stack = try LocalStack(directory: directory, partitions: 16)
         print("  bootstrap.servers=\(stack.cluster.bootstrapServers)")
-        print("▶ starting purchase-worker, contact-worker and churn-worker on a fresh SQLite file: \(stack.databasePath)")
-        try stack.startWorker("purchase-worker")
-        try stack.startWorker("contact-worker")
-        // The generated history lies in the past: the churn-worker judges it by its own clock.
-        try stack.startWorker("churn-worker", environment: [
-            "CLIENTELE_CLOCK": "event", "CLIENTELE_SWEEP_INTERVAL_MS": "200", "CLIENTELE_EVENT_CLOCK_IDLE_SECONDS": "2",
-        ])
-
         let purchaseLines = PurchaseGenerator(clients: clients, purchases: purchases).lines()
         let contactLines = ContactGenerator(clients: clients, prospects: prospects, contacts: contacts).lines()
         let badPurchases = PurchaseGenerator.malformedSamples()
         let badContacts = ContactGenerator.malformedSamples()
         let lines = purchaseLines + contactLines
         let bad = badPurchases + badContacts
-        print("▶ streaming \(purchaseLines.count) purchases for \(clients) clients and \(contactLines.count) contacts "
+        // A company's first load: the whole history of both streams is there when the workers start.
+        print("▶ loading the history: \(purchaseLines.count) purchases for \(clients) clients and \(contactLines.count) contacts "
             + "(\(prospects) prospects), plus \(bad.count) malformed messages")
         let producer = try KafkaProducer(configuration: stack.kafkaConfiguration, logger: Logger(label: "demo"))
-        let started = ContinuousClock.now
         for (topic, topicLines, topicBad) in [(TopicNames.purchases, purchaseLines, badPurchases), (TopicNames.contacts, contactLines, badContacts)] {
             let name = stack.topics.resolve(topic)
             try await producer.send(topicLines.map {
@@ -51,6 +52,18 @@ struct DemoCommand: AsyncParsableCommand {
             try await producer.send(topicBad.map { OutgoingMessage(topic: name, key: $0.clientId.map { Array($0.utf8) }, value: $0.bytes) })
         }
         await producer.close()
+
+        print("▶ starting purchase-worker, contact-worker and churn-worker on a fresh SQLite file: \(stack.databasePath)")
+        let started = ContinuousClock.now
+        // A stream read to its end counts as complete after 3 s here (30 s by default): the demo's
+        // last events do not wait long for the other stream.
+        let idle = ["CLIENTELE_STREAM_IDLE_SECONDS": "3"]
+        try stack.startWorker("purchase-worker", environment: idle)
+        try stack.startWorker("contact-worker", environment: idle)
+        // The generated history lies in the past: the churn-worker judges it by its own clock.
+        try stack.startWorker("churn-worker", environment: idle.merging([
+            "CLIENTELE_CLOCK": "event", "CLIENTELE_SWEEP_INTERVAL_MS": "200", "CLIENTELE_EVENT_CLOCK_IDLE_SECONDS": "2",
+        ]) { $1 })
 
         let interactive = isatty(STDOUT_FILENO) == 1
         var firstApplied: (at: ContinuousClock.Instant, count: Int)?
@@ -73,16 +86,21 @@ struct DemoCommand: AsyncParsableCommand {
         let outputs = try await stack.countMessages(
             on: [TopicNames.clientStatus, TopicNames.followUpTasks] + deadLetterTopics,
             expected: summary.tasksByKind.values.reduce(0, +) + bad.count + summary.statusChanges)
+        // Checked against the generated input, on what was published.
+        let published = try await stack.readMessages(on: TopicNames.followUpTasks, expected: outputs[TopicNames.followUpTasks] ?? 0)
+        let check = EventTimeCheck(purchases: purchaseLines, contacts: contactLines, tasks: published)
         let status = await stack.stopWorkers()
         await stack.shutdown()
 
         print("")
         print("Clientele demo summary")
         print("======================")
-        print("events applied     \(summary.acceptedEvents) in \(String(format: "%.1f", elapsed)) s: \(String(format: "%.1f", startup)) s to join the group, then \(Int(rate)) events/s (debug build; `make bench` measures release)")
+        print("events applied     \(summary.acceptedEvents) in \(String(format: "%.1f", elapsed)) s: \(String(format: "%.1f", startup)) s to join the group, then \(Int(rate)) events/s (\(Self.buildConfiguration) build; `make bench` measures release)")
         print("dead-lettered      \(deadLetterTopics.map { outputs[$0] ?? 0 }.reduce(0, +)) of \(bad.count) malformed messages (on purchases.dlq and contacts.dlq)")
         print("tasks suppressed   \(summary.suppressedTasks) marketing tasks held back for clients who withdrew consent")
-        print("churn judged at    \(eventClock.map(\.rfc3339) ?? "–") (event clock: the newest event time, CLIENTELE_CLOCK=event), by the recency rules (no model fitted yet)")
+        print("event time         \(check.followUpsAfterPurchase) prospect follow-ups to people who had already bought, "
+            + "\(check.marketingAfterWithdrawal) marketing tasks after a withdrawal (checked on the \(published.count) published tasks)")
+        print("churn judged at    \(eventClock.map(\.rfc3339) ?? "–") (event clock: the newest event time read, CLIENTELE_CLOCK=event), by the recency rules (no model fitted yet)")
         print("")
         print("clients by status  (\(summary.clients) clients)")
         for (name, count) in summary.clientsByStatus.sorted(by: { $0.value > $1.value }) {

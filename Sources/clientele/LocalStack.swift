@@ -77,8 +77,8 @@ final class LocalStack {
         return kilobytes.map { $0 * 1024 }
     }
 
-    /// Waits until the event clock stops moving and no client is due for a churn review by it,
-    /// and the outbox is published; returns the event clock.
+    /// Waits until the churn-worker's furthest judged moment stops moving with no client due by it
+    /// and the outbox published; returns that moment.
     func waitForChurnSweeps(timeout: Duration) async throws -> Timestamp? {
         let store = try store()
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -86,12 +86,12 @@ final class LocalStack {
         var quiet = 0
         while ContinuousClock.now < deadline, quiet < 4 {
             try await Task.sleep(for: .milliseconds(300))
-            let clock = try await store.eventClock(idleAfter: .seconds(2))
+            let judged = try await store.setting(StoreSettingNames.churnJudgedThrough).flatMap(Timestamp.init(rfc3339:))
             var due = 1
-            if let clock { due = try await store.dueReviewCount(at: clock) }
+            if let judged { due = try await store.dueReviewCount(at: judged) }
             let backlog = try await store.summary().outboxBacklog
-            quiet = clock != nil && clock == last && due == 0 && backlog == 0 ? quiet + 1 : 0
-            last = clock
+            quiet = judged != nil && judged == last && due == 0 && backlog == 0 ? quiet + 1 : 0
+            last = judged
         }
         return last
     }
@@ -145,6 +145,22 @@ final class LocalStack {
         }
         await consumer.close()
         return counts
+    }
+
+    /// The values of the messages on a logical topic, read until `expected` are seen or nothing new arrives for `quiet`.
+    func readMessages(on logicalTopic: String, expected: Int, quiet: Duration = .seconds(5)) async throws -> [[UInt8]] {
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration, groupId: "clientele-read-\(UUID().uuidString)",
+            topics: [topics.resolve(logicalTopic)], logger: Logger(label: "clientele.read"))
+        var values: [[UInt8]] = []
+        var lastNew = ContinuousClock.now
+        while values.count < expected, ContinuousClock.now - lastNew < quiet {
+            let batch = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(200))
+            if !batch.isEmpty { lastNew = .now }
+            values += batch.compactMap(\.value)
+        }
+        await consumer.close()
+        return values
     }
 
     func shutdown() async {

@@ -81,10 +81,27 @@ struct ConfigurationTests {
         (["CLIENTELE_TASK_COOLDOWN_DAYS": "-1"], "CLIENTELE_TASK_COOLDOWN_DAYS"),
         (["CLIENTELE_SWEEP_INTERVAL_MS": "0"], "CLIENTELE_SWEEP_INTERVAL_MS"),
         (["CLIENTELE_CONFIG_FILE": "/no/such/file.yaml"], "CLIENTELE_CONFIG_FILE"),
+        (["CLIENTELE_STREAM_ALIGNMENT": "maybe"], "CLIENTELE_STREAM_ALIGNMENT"),
+        (["CLIENTELE_ALLOWED_LATENESS": "soon"], "CLIENTELE_ALLOWED_LATENESS"),
+        (["CLIENTELE_ALLOWED_LATENESS": "2"], "CLIENTELE_ALLOWED_LATENESS"),
+        (["CLIENTELE_ALLOWED_LATENESS": "2d"], "CLIENTELE_ALLOWED_LATENESS"),
+        (["CLIENTELE_STREAM_IDLE_SECONDS": "0"], "CLIENTELE_STREAM_IDLE_SECONDS"),
     ])
     func badSettings(environment: [String: String], variable: String) async {
         let message = await problem(environment)
         #expect(message?.contains(variable) == true, "got: \(message ?? "no error")")
+    }
+
+    @Test("stream alignment: on by default with no lateness and a 30 s idle time; durations take a unit")
+    func streamAlignment() async throws {
+        let defaults = try await load([:]).alignment
+        #expect(defaults == StreamAlignmentSettings(enabled: true, allowedLateness: .zero, idleAfter: .seconds(30)))
+        let set = try await load([
+            "CLIENTELE_STREAM_ALIGNMENT": "off", "CLIENTELE_ALLOWED_LATENESS": "1500ms", "CLIENTELE_STREAM_IDLE_SECONDS": "5",
+        ]).alignment
+        #expect(!set.enabled && set.allowedLateness == .milliseconds(1500) && set.idleAfter == .seconds(5))
+        #expect(try await load(["CLIENTELE_ALLOWED_LATENESS": "2m"]).alignment.allowedLateness == .seconds(120))
+        #expect(try await load(["CLIENTELE_ALLOWED_LATENESS": "0"]).alignment.allowedLateness == .zero)
     }
 
     @Test("a YAML file sets the same keys; the environment wins over it")
@@ -128,6 +145,7 @@ struct ShippedConfigurationTests {
         #expect(configuration.churn.rules.sector.name == "general")
         #expect(configuration.churn.sectorsSource == "config/sectors.yaml")
         #expect(configuration.churn.sweepBatchSize == 5000)
+        #expect(configuration.alignment == StreamAlignmentSettings())
     }
 }
 
