@@ -108,8 +108,8 @@ final class BrokerProcess: @unchecked Sendable {
     func stop() async {
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(10))
-        // CLIENTELE_KEEP_E2E=1 keeps the folder (store, worker logs) for a look after a failure.
-        if ProcessInfo.processInfo.environment["CLIENTELE_KEEP_E2E"] == nil {
+        // E2E_KEEP=1 keeps the folder (store, worker logs) for a look after a failure.
+        if ProcessInfo.processInfo.environment["E2E_KEEP"] == nil {
             try? FileManager.default.removeItem(atPath: directory)
         }
     }
