@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0" ..< "5.0.0"),
     ],
     targets: [
         // librdkafka, the system C library (Debian: librdkafka-dev). Only ClienteleKafka imports it.
@@ -40,6 +41,7 @@ let package = Package(
             dependencies: [
                 "ClienteleDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Worker runtime: consume → process → commit, dead letters, outbox relay, config, shutdown.

@@ -138,3 +138,30 @@ public enum EventLimits {
     /// 2999-12-31T23:59:59Z.
     public static let latestTimestamp = Timestamp(millisecondsSinceEpoch: 32_503_679_999_000)
 }
+
+/// The moments an accepted event may have happened at: not before `earliest` (default
+/// 1990-01-01), and not more than `maximumClockSkewSeconds` (default 24 h) ahead of the wall
+/// clock. A time outside is not a fact: an event dated 2099 would keep its client from ever
+/// lapsing and move the event clock. Replays of history are unaffected.
+public struct EventTimeWindow: Sendable, Equatable {
+    public var earliest: Timestamp
+    public var maximumClockSkewSeconds: Int64
+
+    public static let defaultEarliest = Timestamp(rfc3339: "1990-01-01T00:00:00Z")!
+
+    public init(earliest: Timestamp = EventTimeWindow.defaultEarliest, maximumClockSkewSeconds: Int64 = 86_400) {
+        self.earliest = earliest
+        self.maximumClockSkewSeconds = maximumClockSkewSeconds
+    }
+
+    /// Accepts `occurredAt` read at wall time `now`, or says why not.
+    public func check(_ occurredAt: Timestamp, now: Timestamp) throws(EventRejection) {
+        guard occurredAt >= earliest else {
+            throw EventRejection(.invalidTimestamp, "field 'occurredAt' lies before the earliest accepted time (\(earliest.rfc3339))")
+        }
+        guard occurredAt.millisecondsSinceEpoch <= now.millisecondsSinceEpoch + maximumClockSkewSeconds * 1000 else {
+            throw EventRejection(.futureTimestamp,
+                                 "field 'occurredAt' lies more than \(maximumClockSkewSeconds) s ahead of the wall clock")
+        }
+    }
+}

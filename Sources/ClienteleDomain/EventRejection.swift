@@ -33,6 +33,14 @@ public struct EventRejection: Error, Sendable, Equatable, CustomStringConvertibl
         public static let invalidTimestamp = Reason(rawValue: "invalid_timestamp")
         /// `type` or `kind` names something the system does not know.
         public static let unknownKind = Reason(rawValue: "unknown_kind")
+        /// A purchase in a currency with no exchange rate to the reporting currency on its day.
+        public static let noExchangeRate = Reason(rawValue: "no_exchange_rate")
+        /// A purchase in another currency than the client's, without a reporting currency.
+        public static let currencyMismatch = Reason(rawValue: "currency_mismatch")
+        /// The event id was accepted before on the same stream for an event with other content.
+        public static let conflictingDuplicate = Reason(rawValue: "conflicting_duplicate")
+        /// `occurredAt` lies further ahead of the wall clock than the allowed clock skew.
+        public static let futureTimestamp = Reason(rawValue: "future_timestamp")
     }
 
     public var reason: Reason

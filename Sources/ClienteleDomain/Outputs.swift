@@ -192,4 +192,9 @@ public enum ClientEffect: Sendable, Equatable {
     case purchaseDay(clientId: String, day: Int, amount: Money)
     /// The client crossed a churn threshold (published on `churn-risk`).
     case churnRisk(ChurnRisk)
+    /// A purchase kept in the reporting currency: what was sent, for the record.
+    case convertedPurchase(ConvertedPurchase)
+    /// The event cannot be applied to this client (e.g. another currency than theirs): nothing
+    /// else was changed by it, and it goes to its dead-letter topic with the reason.
+    case rejected(eventId: String, EventRejection)
 }

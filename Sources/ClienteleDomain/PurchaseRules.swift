@@ -20,12 +20,15 @@ public struct PurchaseRules: Sendable, Equatable {
     public var minimumHistoryForAverage: Int
     /// Seconds after the purchase at which a welcome task is due. Default 2 days.
     public var welcomeDueAfterSeconds: Int64
+    /// Which currency amounts are kept in (a reporting currency and its rates, or each client's own).
+    public var currencies: CurrencyPolicy
 
     public init(
         regularAfter: Int = 4, largeOrderAmount: Money = Money(units: 1000 * Money.scale),
         largeOrderFactor: Double = 3, minimumHistoryForAverage: Int = 3,
-        welcomeDueAfterSeconds: Int64 = 2 * 86_400
+        welcomeDueAfterSeconds: Int64 = 2 * 86_400, currencies: CurrencyPolicy = CurrencyPolicy()
     ) {
+        self.currencies = currencies
         self.regularAfter = regularAfter
         self.largeOrderAmount = largeOrderAmount
         self.largeOrderFactor = largeOrderFactor
@@ -54,13 +57,36 @@ public struct PurchaseRules: Sendable, Equatable {
 
     /// Applies one accepted purchase or refund to the client and returns what it caused.
     public func apply(_ event: PurchaseEvent, to client: inout ClientState) -> [ClientEffect] {
+        // Money in one currency: the reporting currency, or the client's own.
+        var event = event
+        var record: [ClientEffect] = []
+        if let reporting = currencies.reportingCurrency {
+            if event.currency != reporting {
+                guard let rate = currencies.rates.rate(for: event.currency, at: event.occurredAt) else {
+                    return [.rejected(eventId: event.eventId, EventRejection(
+                        .noExchangeRate, "no exchange rate from the purchase's currency to \(reporting.code) on its day"))]
+                }
+                let converted = rate.convert(event.amount)
+                record.append(.convertedPurchase(ConvertedPurchase(
+                    clientId: client.clientId, eventId: event.eventId, occurredAt: event.occurredAt, kind: event.kind,
+                    originalAmount: event.amount, originalCurrency: event.currency.code, rate: rate, amount: converted)))
+                event.amount = converted
+                event.margin = event.margin.map(rate.convert)
+                event.discount = event.discount.map(rate.convert)
+                event.currency = reporting
+            }
+        } else if let own = client.currency, own != event.currency.code {
+            return [.rejected(eventId: event.eventId, EventRejection(
+                .currencyMismatch, "the purchase's currency differs from the client's first one, and no reporting currency is configured"))]
+        }
         client.noteEventTime(event.occurredAt)
         if event.kind == .refund {
             client.refundCount += 1
             client.refundTotal += event.amount
-            return []
+            if client.currency == nil { client.currency = event.currency.code }
+            return record
         }
-        var effects: [ClientEffect] = [
+        var effects: [ClientEffect] = record + [
             .purchaseDay(clientId: client.clientId, day: event.occurredAt.day, amount: event.amount)
         ]
         let priorCount = client.purchaseCount

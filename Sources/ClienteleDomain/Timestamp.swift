@@ -24,6 +24,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         self.init(millisecondsSinceEpoch: Int64(day) * 86_400_000)
     }
 
+    /// This time moved by a number of milliseconds (negative moves it back).
+    public func adding(milliseconds: Int64) -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: millisecondsSinceEpoch + milliseconds)
+    }
+
     /// This time moved by a number of seconds (negative moves it back).
     public func adding(seconds: Int64) -> Timestamp {
         Timestamp(millisecondsSinceEpoch: millisecondsSinceEpoch + seconds * 1000)

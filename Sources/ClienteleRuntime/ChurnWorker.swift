@@ -22,6 +22,7 @@ public final class ChurnWorker: Service, Sendable {
     private let clock: WorkerConfiguration.Clock
     private let configuration: ChurnConfiguration
     private let alignment: StreamAlignmentSettings
+    private let taskMaxAge: Duration?
     private let logger: Logger
     /// The furthest moment judged, as recorded in the store (for operators and tests).
     private let judgedThrough = Mutex<Timestamp?>(nil)
@@ -37,8 +38,10 @@ public final class ChurnWorker: Service, Sendable {
 
     public init(
         store: any ClientStore, policies: ChurnPolicySource, relay: OutboxRelay?, clock: WorkerConfiguration.Clock,
-        configuration: ChurnConfiguration, alignment: StreamAlignmentSettings = StreamAlignmentSettings(), logger: Logger
+        configuration: ChurnConfiguration, alignment: StreamAlignmentSettings = StreamAlignmentSettings(), taskMaxAge: Duration? = nil,
+        logger: Logger
     ) {
+        self.taskMaxAge = taskMaxAge
         self.store = store
         self.policies = policies
         self.relay = relay
@@ -99,8 +102,12 @@ public final class ChurnWorker: Service, Sendable {
         let started = ContinuousClock.now
         var total = ReviewOutcome()
         while !Task.isShuttingDownGracefully {
+            // On the wall clock, a lapse found long after it happened (the churn-worker was down) is
+            // recorded, but its task is history.
+            let rules = ClientRules(churn: policy, staleBefore: taskMaxAge.map { now.adding(milliseconds: -$0.milliseconds) })
             let outcome = try await store.reviewDueClients(now: now, limit: configuration.sweepBatchSize) { client, lastTasks in
-                policy.review(&client, now: now, lastTaskAt: lastTasks)
+                var taskTimes = lastTasks
+                return rules.review(&client, now: now, lastTaskAt: &taskTimes)
             }
             total += outcome
             if outcome.statusChanges + outcome.tasks + outcome.churnRisks > 0 { relay?.wake() }

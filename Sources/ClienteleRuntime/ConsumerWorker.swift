@@ -40,12 +40,18 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         public var batchSize: Int
         public var batchWait: Duration
         public var alignment: StreamAlignmentSettings
+        /// On the wall clock, a task caused longer ago than this is held back as stale; nil: never.
+        public var taskMaxAge: Duration?
 
-        public init(topics: TopicNames, batchSize: Int, batchWait: Duration, alignment: StreamAlignmentSettings = StreamAlignmentSettings()) {
+        public init(
+            topics: TopicNames, batchSize: Int, batchWait: Duration, alignment: StreamAlignmentSettings = StreamAlignmentSettings(),
+            taskMaxAge: Duration? = nil
+        ) {
             self.topics = topics
             self.batchSize = batchSize
             self.batchWait = batchWait
             self.alignment = alignment
+            self.taskMaxAge = taskMaxAge
         }
     }
 
@@ -196,7 +202,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         batch.entries.reserveCapacity(batch.messages.count)
         for message in batch.messages {
             do {
-                let event = try handler.decode(message)
+                let event = try handler.decode(message, now: batch.polledAtWall)
                 batch.entries.append(InputBatch.Entry(event: event, partition: message.partition, offset: message.offset))
                 batch.newestByPartition[message.partition] = max(batch.newestByPartition[message.partition] ?? event.occurredAt, event.occurredAt)
             } catch {
@@ -217,7 +223,9 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     private func write(_ batch: DecodedBatch, completeBefore: [Int32: Timestamp]) async throws -> BatchOutcome? {
         let started = ContinuousClock.now
         let policy = await churnPolicy.current()
-        let rules = ClientRules(purchases: purchaseRules, contacts: contactRules, churn: policy)
+        let rules = ClientRules(
+            purchases: purchaseRules, contacts: contactRules, churn: policy,
+            staleBefore: settings.taskMaxAge.map { batch.polledAtWall.adding(milliseconds: -$0.milliseconds) })
         let input = InputBatch(
             stream: handler.stream, entries: batch.entries, completeBefore: completeBefore,
             newestEventTimes: Dictionary(uniqueKeysWithValues: batch.newestByPartition.map { ("\(inputTopic)/\($0.key)", $0.value) }),
@@ -229,6 +237,9 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             return outcome
         }
         guard let outcome else { return nil }
+        if !outcome.conflicts.isEmpty || !outcome.rejected.isEmpty {
+            guard try await deadLetter(outcome.conflicts, outcome.rejected, of: batch) else { return nil }
+        }
         metrics.record(outcome, duration: ContinuousClock.now - batch.polledAt)
         if outcome.unreadableWaiting > 0 {
             logger.error("waiting events could not be read back when due; kept in unreadable_waiting_events", metadata: [
@@ -247,6 +258,55 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             "writeMs": "\((ContinuousClock.now - started) / .milliseconds(1))",
         ])
         return outcome
+    }
+
+    /// Dead-letters what the store found only when applying: events read under an id their stream
+    /// had accepted with other content, and events the rules refused (e.g. another currency than
+    /// the client's) — before the batch's offsets are stored: a crash meanwhile reads them again,
+    /// and finds them again. Returns false if shutdown came during a retry.
+    private func deadLetter(_ conflicts: [ConflictingDuplicate], _ rejected: [RejectedEvent], of batch: DecodedBatch) async throws -> Bool {
+        let byPosition = Dictionary(batch.messages.map { ("\($0.partition)/\($0.offset)", $0) }, uniquingKeysWith: { first, _ in first })
+        var letters: [OutgoingMessage] = []
+        let conflict = EventRejection(.conflictingDuplicate, "an event with this eventId and different content was accepted before on this stream")
+        for item in conflicts {
+            guard let message = byPosition["\(item.partition)/\(item.offset)"] else { continue }
+            logRejection(conflict, topic: message.topic, partition: message.partition, offset: message.offset, extra: [
+                "firstPartition": "\(item.firstPartition)", "firstOffset": "\(item.firstOffset)",
+            ])
+            var letter = DeadLetters.message(for: message, rejection: conflict, deadLetterTopic: deadLetterTopic)
+            letter.headers += [
+                KafkaHeader(name: DeadLetterHeader.eventId, text: item.eventId),
+                KafkaHeader(name: DeadLetterHeader.firstSourcePartition, text: String(item.firstPartition)),
+                KafkaHeader(name: DeadLetterHeader.firstSourceOffset, text: String(item.firstOffset)),
+            ]
+            letters.append(letter)
+        }
+        for item in rejected {
+            let sourceTopic = settings.topics.resolve(item.stream.topic)
+            let topic = settings.topics.resolve(TopicNames.deadLetter(of: item.stream.topic))
+            logRejection(item.rejection, topic: sourceTopic, partition: item.partition, offset: item.offset, extra: [:])
+            if item.stream == handler.stream, let message = byPosition["\(item.partition)/\(item.offset)"] {
+                letters.append(DeadLetters.message(for: message, rejection: item.rejection, deadLetterTopic: topic))
+            } else {
+                // The event waited and this worker applied it: the original message is not at hand.
+                letters.append(DeadLetters.message(
+                    for: KafkaMessage(topic: sourceTopic, partition: item.partition, offset: item.offset,
+                                      key: Array(item.clientId.utf8), value: item.encoded),
+                    rejection: item.rejection, deadLetterTopic: topic, valueIsAcceptedEvent: true))
+            }
+        }
+        let toSend = letters
+        return try await retrying("dead-letter publish of events refused when applied") { [producer] in try await producer.send(toSend) } != nil
+    }
+
+    private func logRejection(_ rejection: EventRejection, topic: String, partition: Int32, offset: Int64, extra: Logger.Metadata) {
+        var metadata: Logger.Metadata = [
+            "topic": "\(topic)", "partition": "\(partition)", "offset": "\(offset)", "reason": "\(rejection.reason.rawValue)",
+            "detail": "\(rejection.detail)",
+        ]
+        metadata.merge(extra) { $1 }
+        logger.warning("rejected message", metadata: metadata)
+        metrics.rejected(rejection.reason)
     }
 
     /// Retries `body` with exponential backoff (100 ms … 10 s) until it succeeds or shutdown.

@@ -8,8 +8,8 @@ import ClienteleKafka
 public protocol EventHandler: Sendable {
     /// The stream read, e.g. `purchases`.
     var stream: EventStream { get }
-    /// Decodes and validates one message.
-    func decode(_ message: KafkaMessage) throws(EventRejection) -> InputEvent
+    /// Decodes and validates one message read at wall time `now`.
+    func decode(_ message: KafkaMessage, now: Timestamp) throws(EventRejection) -> InputEvent
 }
 
 extension EventHandler {
@@ -30,27 +30,38 @@ extension EventStream {
 /// The purchase worker's handler: purchase and refund events.
 public struct PurchaseHandler: EventHandler {
     public let maxMessageBytes: Int
+    public let timeWindow: EventTimeWindow
+    public let currencies: CurrencyPolicy
     public var stream: EventStream { .purchases }
 
-    public init(maxMessageBytes: Int) {
+    public init(maxMessageBytes: Int, timeWindow: EventTimeWindow = EventTimeWindow(), currencies: CurrencyPolicy = CurrencyPolicy()) {
         self.maxMessageBytes = maxMessageBytes
+        self.timeWindow = timeWindow
+        self.currencies = currencies
     }
 
-    public func decode(_ message: KafkaMessage) throws(EventRejection) -> InputEvent {
-        .purchase(try PurchaseEvent.decode(message.value, maximumBytes: maxMessageBytes))
+    public func decode(_ message: KafkaMessage, now: Timestamp) throws(EventRejection) -> InputEvent {
+        let event = try PurchaseEvent.decode(message.value, maximumBytes: maxMessageBytes)
+        try timeWindow.check(event.occurredAt, now: now)
+        try currencies.check(event)
+        return .purchase(event)
     }
 }
 
 /// The contact worker's handler: interactions, prospects, complaints, consent and erasure.
 public struct ContactHandler: EventHandler {
     public let maxMessageBytes: Int
+    public let timeWindow: EventTimeWindow
     public var stream: EventStream { .contacts }
 
-    public init(maxMessageBytes: Int) {
+    public init(maxMessageBytes: Int, timeWindow: EventTimeWindow = EventTimeWindow()) {
         self.maxMessageBytes = maxMessageBytes
+        self.timeWindow = timeWindow
     }
 
-    public func decode(_ message: KafkaMessage) throws(EventRejection) -> InputEvent {
-        .contact(try ContactEvent.decode(message.value, maximumBytes: maxMessageBytes))
+    public func decode(_ message: KafkaMessage, now: Timestamp) throws(EventRejection) -> InputEvent {
+        let event = try ContactEvent.decode(message.value, maximumBytes: maxMessageBytes)
+        try timeWindow.check(event.occurredAt, now: now)
+        return .contact(event)
     }
 }

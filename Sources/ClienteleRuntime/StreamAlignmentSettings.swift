@@ -35,19 +35,19 @@ public struct StreamAlignmentSettings: Sendable, Equatable {
 }
 
 extension SettingsReader {
-    /// A duration written as a number and a unit: `250ms`, `2s`, `5m`, `1h` (a bare `0` is zero).
+    /// A duration written as a number and a unit: `250ms`, `2s`, `5m`, `1h`, `7d` (a bare `0` is zero).
     func duration(_ key: String, default defaultValue: String, in range: ClosedRange<Duration>) throws -> Duration {
         let text = string(key, default: defaultValue).trimmingCharacters(in: .whitespaces).lowercased()
         guard let value = Self.parseDuration(text), range.contains(value) else {
             throw ConfigurationProblem(
-                "\(Self.variableName(key)) must be a duration such as 500ms, 2s, 5m or 1h, at most \(range.upperBound.components.seconds) s (got '\(text)')")
+                "\(Self.variableName(key)) must be a duration such as 500ms, 2s, 5m, 1h or 7d, from \(range.lowerBound.components.seconds) to \(range.upperBound.components.seconds) s (got '\(text)')")
         }
         return value
     }
 
     static func parseDuration(_ text: String) -> Duration? {
         if text == "0" { return .zero }
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         for (unit, milliseconds) in units where text.hasSuffix(unit) {
             let number = text.dropLast(unit.count)
             guard let count = Int64(number), count >= 0, count <= Int64.max / milliseconds / 2 else { return nil }

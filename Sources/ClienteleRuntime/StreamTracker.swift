@@ -88,7 +88,10 @@ struct StreamTracker {
         lastWriteAt = now
     }
 
-    private func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
+    private func milliseconds(_ duration: Duration) -> Int64 { duration.milliseconds }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -61,6 +61,13 @@ public struct WorkerConfiguration: Sendable {
     public var contactRules: ContactRules
     public var churn: ChurnConfiguration
     public var alignment: StreamAlignmentSettings
+    /// When accepted events may have happened.
+    public var timeWindow: EventTimeWindow
+    /// A task whose cause is older than this on the deployment's clock is held back as `stale`
+    /// (wall clock only: a replay on the event clock behaves as its time did).
+    public var taskMaxAge: Duration
+    /// The deployment key file (`CLIENTELE_ERASURE_KEY_FILE`); nil: beside an SQLite store.
+    public var erasureKeyFile: String?
 
     /// Reads and validates the configuration of `workerName`.
     /// - Throws: ``ConfigurationProblem`` naming the setting and what to fix.
@@ -68,18 +75,23 @@ public struct WorkerConfiguration: Sendable {
         workerName: String, defaultHTTPPort: Int, environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> WorkerConfiguration {
         var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: environment)]
-        if let file = environment["CLIENTELE_CONFIG_FILE"], !file.isEmpty {
-            guard FileManager.default.fileExists(atPath: file) else {
-                throw ConfigurationProblem("CLIENTELE_CONFIG_FILE names '\(file)', which does not exist")
+        var fileKeys: [String] = []
+        let file = environment["CLIENTELE_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationProblem("CLIENTELE_CONFIG_FILE names '\(file)', which does not exist or cannot be read")
             }
             do {
+                fileKeys = try UnknownSettings.keys(ofYAML: String(decoding: data, as: UTF8.self))
                 providers.append(try await FileProvider<YAMLSnapshot>(filePath: .init(file)))
             } catch {
                 throw ConfigurationProblem("CLIENTELE_CONFIG_FILE '\(file)' is not valid YAML: \(error)")
             }
         }
         let reader = SettingsReader(config: ConfigReader(providers: providers))
-        return try WorkerConfiguration(workerName: workerName, defaultHTTPPort: defaultHTTPPort, reader: reader, environment: environment)
+        let configuration = try WorkerConfiguration(workerName: workerName, defaultHTTPPort: defaultHTTPPort, reader: reader, environment: environment)
+        try UnknownSettings.check(environment: environment, fileKeys: fileKeys, file: file, known: reader.keys.all)
+        return configuration
     }
 
     init(workerName: String, defaultHTTPPort: Int, reader: SettingsReader, environment: [String: String]) throws {
@@ -115,6 +127,7 @@ public struct WorkerConfiguration: Sendable {
         }
         logLevel = level
         var rules = PurchaseRules()
+        rules.currencies = try Self.currencies(reader)
         rules.regularAfter = try reader.integer("clientele.regular.after", default: rules.regularAfter, in: 2...1000)
         rules.largeOrderAmount = try reader.positiveMoney("clientele.large.order.amount", default: "1000")
         rules.largeOrderFactor = try reader.double("clientele.large.order.factor", default: rules.largeOrderFactor)
@@ -131,11 +144,44 @@ public struct WorkerConfiguration: Sendable {
         contactRules = contact
         churn = try ChurnConfiguration(reader: reader, purchaseRules: rules)
         alignment = try StreamAlignmentSettings(reader: reader)
+        let skew = try reader.duration("clientele.max.clock.skew", default: "24h", in: .zero ... .seconds(366 * 86_400))
+        let earliestText = reader.string("clientele.earliest.event.time", default: "1990-01-01T00:00:00Z")
+        guard let earliest = Timestamp(rfc3339: earliestText) ?? Timestamp(rfc3339: earliestText + "T00:00:00Z") else {
+            throw ConfigurationProblem("CLIENTELE_EARLIEST_EVENT_TIME must be an RFC 3339 time or a date such as 1990-01-01 (got '\(earliestText)')")
+        }
+        timeWindow = EventTimeWindow(earliest: earliest, maximumClockSkewSeconds: skew.components.seconds)
+        taskMaxAge = try reader.duration("clientele.task.max.age", default: "7d", in: .seconds(1) ... .seconds(36_500 * 86_400))
+        let keyFile = reader.string("clientele.erasure.key.file", default: "")
+        erasureKeyFile = keyFile.isEmpty ? nil : keyFile
+        if let erasureKeyFile, !FileManager.default.isReadableFile(atPath: erasureKeyFile) {
+            throw ConfigurationProblem("CLIENTELE_ERASURE_KEY_FILE names '\(erasureKeyFile)', which cannot be read (create one with: openssl rand -hex 32 > FILE; chmod 600 FILE)")
+        }
     }
 
     /// Every rule a worker applies (both streams' and the churn policy with `models`).
     public func clientRules(models: ChurnModels?) -> ClientRules {
         ClientRules(purchases: purchaseRules, contacts: contactRules, churn: churn.policy(models: models))
+    }
+
+    /// The reporting currency (`CLIENTELE_REPORTING_CURRENCY`) and the rates
+    /// (`CLIENTELE_EXCHANGE_RATES_FILE`, else `config/exchange-rates.yaml` when present).
+    static func currencies(_ reader: SettingsReader) throws -> CurrencyPolicy {
+        let code = reader.string("clientele.reporting.currency", default: "").trimmingCharacters(in: .whitespaces)
+        var reporting: Currency?
+        if !code.isEmpty {
+            guard let currency = Currency(code: code) else {
+                throw ConfigurationProblem("CLIENTELE_REPORTING_CURRENCY must be an active ISO 4217 code such as EUR (got '\(code)')")
+            }
+            reporting = currency
+        }
+        var rates = ExchangeRates()
+        let file = reader.string("clientele.exchange.rates.file", default: "")
+        if !file.isEmpty {
+            rates = try ExchangeRatesFile.load(path: file, reporting: reporting)
+        } else if FileManager.default.fileExists(atPath: "config/exchange-rates.yaml") {
+            rates = try ExchangeRatesFile.load(path: "config/exchange-rates.yaml", reporting: reporting)
+        }
+        return CurrencyPolicy(reportingCurrency: reporting, rates: rates)
     }
 
     static func isTopicCharacter(_ character: Character) -> Bool {
@@ -157,16 +203,19 @@ public struct WorkerConfiguration: Sendable {
     }
 }
 
-/// Reads settings by their dotted key; errors name the environment variable.
+/// Reads settings by their dotted key; errors name the environment variable. Every key read is
+/// recorded (``keys``): the settings a deployment may give.
 struct SettingsReader {
     let config: ConfigReader
+    let keys = SettingKeys()
 
     static func variableName(_ key: String) -> String {
         key.uppercased().replacingOccurrences(of: ".", with: "_")
     }
 
     func string(_ key: String, default defaultValue: String) -> String {
-        config.string(forKey: ConfigKey(key.split(separator: ".").map(String.init))) ?? defaultValue
+        keys.note(key)
+        return config.string(forKey: ConfigKey(key.split(separator: ".").map(String.init))) ?? defaultValue
     }
 
     func matching(_ key: String, default defaultValue: String, rule: String, _ isValid: (String) -> Bool) throws -> String {

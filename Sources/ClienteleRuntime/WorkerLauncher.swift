@@ -46,7 +46,7 @@ public enum WorkerLauncher {
             logger.info("stopped")
         } catch let error as StoreError {
             logger.critical("store unavailable", metadata: ["error": "\(error)"])
-            exit(error.code == .invalidURL || error.code == .unsupportedBackend ? configurationErrorExitCode : 1)
+            exit(error.code == .invalidURL || error.code == .unsupportedBackend || error.code == .invalidKey ? configurationErrorExitCode : 1)
         } catch let problem as ConfigurationProblem {
             // Found once running (e.g. the topics' partition counts): a setup to fix, like a bad setting.
             FileHandle.standardError.write(Data("\(workerName): configuration error: \(problem)\n".utf8))
@@ -94,7 +94,7 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
             "kafka": "\(configuration.kafka.description)", "database": "\(configuration.database)",
             "group": "\(configuration.groupId)", "batchSize": "\(configuration.batchSize)",
         ])
-        store = try StoreOpener.open(configuration.database)
+        store = try configuration.openStore(logger: logger)
         producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         let consumer = try KafkaConsumer(
             configuration: configuration.kafka, groupId: configuration.groupId,
@@ -105,7 +105,7 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
             churnPolicy: ChurnPolicySource(configuration: configuration.churn, store: store, logger: logger),
             purchaseRules: configuration.purchaseRules, contactRules: configuration.contactRules,
             settings: .init(topics: configuration.topics, batchSize: configuration.batchSize, batchWait: configuration.batchWait,
-                            alignment: configuration.alignment),
+                            alignment: configuration.alignment, taskMaxAge: configuration.clock == .wall ? configuration.taskMaxAge : nil),
             logger: logger, workerName: configuration.workerName)
     }
 
@@ -131,15 +131,30 @@ public struct ChurnServices: WorkerAssembly {
             "clock": "\(configuration.clock.rawValue)", "sector": "\(churn.rules.sector.name)", "sectors": "\(churn.sectorsSource)",
             "model": "\(churn.modelKind.rawValue)",
         ])
-        store = try StoreOpener.open(configuration.database)
+        store = try configuration.openStore(logger: logger)
         producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
         worker = ChurnWorker(
             store: store, policies: ChurnPolicySource(configuration: churn, store: store, logger: logger), relay: relay,
-            clock: configuration.clock, configuration: churn, alignment: configuration.alignment, logger: logger)
+            clock: configuration.clock, configuration: churn, alignment: configuration.alignment,
+            taskMaxAge: configuration.clock == .wall ? configuration.taskMaxAge : nil, logger: logger)
     }
 
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
         Self.group([StoreMaintenance(store: store, logger: logger), relay, worker], signals: signals, logger: logger)
+    }
+}
+
+extension WorkerConfiguration {
+    /// Opens the store with the deployment key (`CLIENTELE_ERASURE_KEY_FILE`, or for SQLite a
+    /// file beside the database, created on first use and logged).
+    func openStore(logger: Logger) throws -> any ClientStore {
+        let store = try StoreOpener.open(database, key: erasureKeyFile.map(DeploymentKeySource.file) ?? .besideStore)
+        if let created = (store as? SQLiteClientStore)?.createdKeyFile {
+            logger.notice("created the deployment key (it keys the erasure records): back it up, and give it to every worker of this store", metadata: [
+                "file": "\(created)",
+            ])
+        }
+        return store
     }
 }

@@ -153,4 +153,11 @@ enum ClientRows {
         return change
     }
 
+    static func convertedPurchase(from row: Row) -> ConvertedPurchase? {
+        guard let kind = PurchaseEvent.Kind(rawValue: row["kind"]), let rate = ExchangeRate(decimal: row["rate"]) else { return nil }
+        return ConvertedPurchase(
+            clientId: row["client_id"], eventId: row["event_id"], occurredAt: Timestamp(millisecondsSinceEpoch: row["occurred_at"]),
+            kind: kind, originalAmount: Money(units: row["original_amount"]), originalCurrency: row["original_currency"],
+            rate: rate, amount: Money(units: row["amount"]))
+    }
 }

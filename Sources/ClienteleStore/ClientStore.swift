@@ -203,6 +203,51 @@ public struct InputBatch: Sendable {
     }
 }
 
+/// An event read under an id its stream had already accepted, with different content: another
+/// event, not a redelivery, so neither applied nor silently dropped.
+public struct ConflictingDuplicate: Sendable, Equatable {
+    public var stream: EventStream
+    public var eventId: String
+    /// Where this one was read.
+    public var partition: Int32
+    public var offset: Int64
+    /// Where the accepted one was read.
+    public var firstPartition: Int32
+    public var firstOffset: Int64
+
+    public init(stream: EventStream, eventId: String, partition: Int32, offset: Int64, firstPartition: Int32, firstOffset: Int64) {
+        self.stream = stream
+        self.eventId = eventId
+        self.partition = partition
+        self.offset = offset
+        self.firstPartition = firstPartition
+        self.firstOffset = firstOffset
+    }
+}
+
+/// An event the rules refused when it was applied.
+public struct RejectedEvent: Sendable, Equatable {
+    public var stream: EventStream
+    public var partition: Int32
+    public var offset: Int64
+    public var clientId: String
+    public var eventId: String
+    /// The event as accepted (its contract JSON), for a dead letter when the original message is
+    /// not at hand (the event waited and another worker applied it).
+    public var encoded: [UInt8]
+    public var rejection: EventRejection
+
+    public init(stream: EventStream, partition: Int32, offset: Int64, clientId: String, eventId: String, encoded: [UInt8], rejection: EventRejection) {
+        self.stream = stream
+        self.partition = partition
+        self.offset = offset
+        self.clientId = clientId
+        self.eventId = eventId
+        self.encoded = encoded
+        self.rejection = rejection
+    }
+}
+
 /// One stream's recorded completeness in one partition.
 public struct StreamProgress: Sendable, Equatable {
     public var stream: EventStream
@@ -294,6 +339,12 @@ public struct BatchOutcome: Sendable, Equatable {
     /// Whether waiting events that are already due were left for a next transaction (the
     /// ``InputBatch/releaseLimit`` was reached).
     public var moreDue: Bool = false
+    /// Events under an id already accepted on the same stream with different content: neither
+    /// applied nor counted as duplicates; the worker dead-letters them (`conflicting_duplicate`).
+    public var conflicts: [ConflictingDuplicate] = []
+    /// Events accepted but refused by the rules when their turn came (e.g. `currency_mismatch`):
+    /// not applied, their idempotency record removed; the worker dead-letters them.
+    public var rejected: [RejectedEvent] = []
     /// Waiting events that could not be read back when their turn came: set aside in the store
     /// (`unreadable_waiting_events`) for an operator, not applied.
     public var unreadableWaiting: Int = 0
@@ -361,12 +412,18 @@ public struct ClientView: Sendable, Equatable {
     public var recentStatusChanges: [StatusChange]
     /// Newest first.
     public var recentSuppressedTasks: [SuppressedTask]
+    /// Purchases converted to the reporting currency, newest first: what was sent.
+    public var recentConvertedPurchases: [ConvertedPurchase]
 
-    public init(state: ClientState, recentTasks: [FollowUpTask], recentStatusChanges: [StatusChange], recentSuppressedTasks: [SuppressedTask] = []) {
+    public init(
+        state: ClientState, recentTasks: [FollowUpTask], recentStatusChanges: [StatusChange], recentSuppressedTasks: [SuppressedTask] = [],
+        recentConvertedPurchases: [ConvertedPurchase] = []
+    ) {
         self.state = state
         self.recentTasks = recentTasks
         self.recentStatusChanges = recentStatusChanges
         self.recentSuppressedTasks = recentSuppressedTasks
+        self.recentConvertedPurchases = recentConvertedPurchases
     }
 }
 
@@ -416,6 +473,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unavailable = Code(rawValue: "database_unavailable")
         /// A stored row could not be read back.
         public static let corruptRow = Code(rawValue: "corrupt_row")
+        /// The deployment key is missing, unreadable, or not the one the store was written with.
+        public static let invalidKey = Code(rawValue: "invalid_deployment_key")
     }
 
     public var code: Code

@@ -13,9 +13,20 @@ public final class SQLiteClientStore: ClientStore {
     private let checkpointer: DatabaseQueue
     /// The file's path.
     public let path: String
+    /// The deployment key (nil for a read-only look).
+    let key: DeploymentKey?
+    /// The key file this open created (beside the store), for the caller to tell the operator.
+    public let createdKeyFile: String?
+    /// Whether records of events accepted before version 7 (ids without their stream) exist.
+    let hasLegacyEventRecords: Bool
 
-    /// Opens (creating if needed) and migrates the database at `path`.
-    public init(path: String, options: DatabaseURL.SQLiteOptions = .init(), busyTimeout: Double = 30) throws {
+    /// The setting that identifies the deployment key the store's keyed hashes were made with.
+    static let keyIdentitySetting = "deployment.key_identity"
+
+    /// Opens (creating if needed) and migrates the database at `path`, with the deployment key
+    /// from `key` (by default a file beside the database, created by the first process).
+    public init(path: String, options: DatabaseURL.SQLiteOptions = .init(), busyTimeout: Double = 30,
+                key source: DeploymentKeySource = .besideStore) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         let synchronous = options.synchronous == "normal" ? "NORMAL" : "FULL"
@@ -43,10 +54,51 @@ public final class SQLiteClientStore: ClientStore {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrate(pool)
             checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
+            hasLegacyEventRecords = try pool.read { db in try db.tableExists("processed_events_legacy") }
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite database at '\(path)': \(Self.describe(error))")
         }
         self.path = path
+        switch source {
+        case .file(let file): (key, createdKeyFile) = (try DeploymentKey.read(file: file), nil)
+        case .key(let given): (key, createdKeyFile) = (given, nil)
+        case .none: (key, createdKeyFile) = (nil, nil)
+        case .besideStore:
+            let (found, created) = try DeploymentKey.readOrCreate(file: path + ".key")
+            (key, createdKeyFile) = (found, created ? path + ".key" : nil)
+        }
+        if let key { try adopt(key) }
+    }
+
+    /// Checks `key` is the one the store's keyed hashes were made with (recording it on a new
+    /// store), and re-keys erasure records written before keys existed.
+    private func adopt(_ key: DeploymentKey) throws {
+        do {
+            try pool.write { db in
+                let stored = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Self.keyIdentitySetting])
+                if let stored, stored != key.identity {
+                    throw StoreError(.invalidKey, """
+                        this store's keyed records were made with another deployment key (identity \(stored), given \(key.identity)): \
+                        give every worker the same CLIENTELE_ERASURE_KEY_FILE
+                        """)
+                }
+                if stored == nil {
+                    try db.execute(sql: "INSERT INTO settings (name, value) VALUES (?, ?)", arguments: [Self.keyIdentitySetting, key.identity])
+                }
+                // A plain SHA-256 of an id is a pseudonym, not an erasure: keep only its keyed hash.
+                for legacy in try String.fetchAll(db, sql: "SELECT client_hash FROM erased_clients WHERE keyed = 0") {
+                    try db.execute(sql: "DELETE FROM erased_clients WHERE client_hash = ?", arguments: [legacy])
+                    try db.execute(sql: """
+                        INSERT INTO erased_clients (client_hash, erased_at, keyed) VALUES (?, 0, 1)
+                        ON CONFLICT (client_hash) DO UPDATE SET keyed = 1
+                        """, arguments: [key.hash(legacy)])
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.unavailable, "cannot record the deployment key in '\(path)': \(Self.describe(error))")
+        }
     }
 
     /// Migrates, tolerating another process (the other worker, started at the same moment on a
@@ -78,9 +130,11 @@ public final class SQLiteClientStore: ClientStore {
     public func apply(_ batch: InputBatch, rules: ClientRules) async throws -> BatchOutcome {
         guard !batch.entries.isEmpty || !batch.completeBefore.isEmpty else { return BatchOutcome() }
         let wallNow = Self.wallClock()
+        guard let key else { throw StoreError(.invalidKey, "the store was opened without the deployment key: it cannot apply events") }
+        let legacy = hasLegacyEventRecords
         return try await immediateTransaction { db in
             try Self.advanceEventClock(batch.newestEventTimes, in: db)
-            return try Self.apply(batch, rules: rules, wallNow: wallNow, in: db)
+            return try Self.apply(batch, rules: rules, key: key, legacyRecords: legacy, wallNow: wallNow, in: db)
         }
     }
 
@@ -112,17 +166,37 @@ public final class SQLiteClientStore: ClientStore {
     /// Rows per multi-row statement: few statements per batch, well under SQLite's variable limit.
     static let rowsPerStatement = 400
 
-    private static func apply(_ batch: InputBatch, rules: ClientRules, wallNow: Int64, in db: Database) throws -> BatchOutcome {
+    private static func apply(
+        _ batch: InputBatch, rules: ClientRules, key: DeploymentKey, legacyRecords: Bool, wallNow: Int64, in db: Database
+    ) throws -> BatchOutcome {
         var outcome = BatchOutcome()
-        // 1. Idempotency records: the ids returned are the events never seen before.
+        // 1. Idempotency records, per stream, with a keyed fingerprint of the content: the ids
+        //    returned are the events never seen before; another event under a seen id is a conflict.
+        let fingerprints = batch.entries.map { key.fingerprint($0.event.encoded) }
+        let stream = batch.stream.rawValue
         var firstTime = Set(try insertRowsReturningIds(
-            batch.entries, "INSERT INTO processed_events (event_id, occurred_at)", columns: 2,
-            suffix: "ON CONFLICT DO NOTHING RETURNING event_id", in: db) { [$0.event.eventId, $0.event.occurredAt.millisecondsSinceEpoch] })
+            Array(batch.entries.indices), "INSERT INTO processed_events (stream, event_id, content, source_partition, source_offset, occurred_at)",
+            columns: 6, suffix: "ON CONFLICT DO NOTHING RETURNING event_id", in: db
+        ) { index in
+            let entry = batch.entries[index]
+            return [stream, entry.event.eventId, Data(fingerprints[index]), entry.partition, entry.offset, entry.event.occurredAt.millisecondsSinceEpoch]
+        })
         var fresh: [InputBatch.Entry] = []
+        var seenBefore: [Int] = []
         fresh.reserveCapacity(firstTime.count)
-        for entry in batch.entries where firstTime.remove(entry.event.eventId) != nil { fresh.append(entry) }
+        for (index, entry) in batch.entries.enumerated() {
+            if firstTime.remove(entry.event.eventId) != nil { fresh.append(entry) } else { seenBefore.append(index) }
+        }
+        if !seenBefore.isEmpty {
+            outcome.conflicts = try conflicts(among: seenBefore, of: batch, fingerprints: fingerprints, in: db)
+        }
+        if legacyRecords, !fresh.isEmpty {
+            // Accepted before ids were kept per stream: a duplicate, whichever stream it came from.
+            let legacy = try recordedBeforeStreams(fresh.map(\.event.eventId), in: db)
+            if !legacy.isEmpty { fresh.removeAll { legacy.contains($0.event.eventId) } }
+        }
         outcome.accepted = fresh.count
-        outcome.duplicates = batch.entries.count - fresh.count
+        outcome.duplicates = batch.entries.count - fresh.count - outcome.conflicts.count
 
         // 2. The stream's completeness; which events are due now, which wait.
         let alignment = try SQLiteStreamAlignment.advance(batch, fresh: fresh, wallNow: wallNow, in: db)
@@ -135,7 +209,7 @@ public final class SQLiteClientStore: ClientStore {
         guard !due.isEmpty || !waiting.isEmpty else { return outcome }
 
         // 3. Erased clients stay erased: their events are ignored (and never wait).
-        var erased = try erasedClients(among: Set(due.map(\.event.clientId) + waiting.map(\.event.clientId)), in: db)
+        var erased = try erasedClients(among: Set(due.map(\.event.clientId) + waiting.map(\.event.clientId)), key: key, in: db)
         if !erased.isEmpty {
             let before = due.count + waiting.count
             due.removeAll { erased.contains($0.event.clientId) }
@@ -209,6 +283,14 @@ public final class SQLiteClientStore: ClientStore {
                     clients[id] = nil
                 case .purchaseDay(let id, let day, _):
                     daysAdded.insert(PurchaseDayKey(clientId: id, day: day))
+                case .rejected(let eventId, let rejection):
+                    // Not applied: its record goes, so that the event can be sent again once fixed.
+                    try db.execute(sql: "DELETE FROM processed_events WHERE stream = ? AND event_id = ?",
+                                   arguments: [event.stream.rawValue, eventId])
+                    outcome.accepted -= 1
+                    outcome.rejected.append(RejectedEvent(
+                        stream: event.stream, partition: entry.partition, offset: entry.key.sequence, clientId: clientId,
+                        eventId: eventId, encoded: event.encoded, rejection: rejection))
                 default:
                     break
                 }
@@ -218,7 +300,7 @@ public final class SQLiteClientStore: ClientStore {
 
         // 5. Forget erased clients (their earlier effects in this batch too), then write the rest.
         if !erasures.isEmpty {
-            try erase(erasures, in: db)
+            try erase(erasures, key: key, in: db)
             outcome.erasures = erasures.count
             effects.removeAll { effect in
                 switch effect {
@@ -226,17 +308,57 @@ public final class SQLiteClientStore: ClientStore {
                 case .task(let task), .taskSuppressed(let task, _): erased.contains(task.clientId)
                 case .purchaseDay(let clientId, _, _): erased.contains(clientId)
                 case .churnRisk(let risk): erased.contains(risk.clientId)
-                case .erased: true
+                case .convertedPurchase(let purchase): erased.contains(purchase.clientId)
+                case .erased, .rejected: true
                 }
             }
         }
         try recordPurchaseDays(effects, in: db)
+        try recordConversions(effects, in: db)
         try upsert(Array(clients.values), in: db)
         try write(effects, in: db, outcome: &outcome)
         return outcome
     }
 
     struct PurchaseDayKey: Hashable { var clientId: String; var day: Int }
+
+    /// Among events whose id was seen before on this stream, those whose content differs from the
+    /// first one's: not applied, and named with where the first was read.
+    private static func conflicts(
+        among indices: [Int], of batch: InputBatch, fingerprints: [[UInt8]], in db: Database
+    ) throws -> [ConflictingDuplicate] {
+        var first: [String: (content: [UInt8], partition: Int32, offset: Int64)] = [:]
+        let ids = Array(Set(indices.map { batch.entries[$0].event.eventId }))
+        try forEachChunk(of: ids) { chunk in
+            let statement = try db.cachedStatement(sql: """
+                SELECT event_id, content, source_partition, source_offset FROM processed_events
+                WHERE stream = ? AND event_id IN (\(placeholders(chunk.count)))
+                """)
+            for row in try Row.fetchAll(statement, arguments: StatementArguments([batch.stream.rawValue] + Array(chunk))) {
+                first[row[0]] = (Array(row[1] as Data), row[2], row[3])
+            }
+        }
+        return indices.compactMap { index in
+            let entry = batch.entries[index]
+            guard let original = first[entry.event.eventId], original.content != fingerprints[index],
+                  !(original.partition == entry.partition && original.offset == entry.offset) else { return nil }
+            return ConflictingDuplicate(
+                stream: batch.stream, eventId: entry.event.eventId, partition: entry.partition, offset: entry.offset,
+                firstPartition: original.partition, firstOffset: original.offset)
+        }
+    }
+
+    /// The ids among `ids` recorded before records were kept per stream.
+    private static func recordedBeforeStreams(_ ids: [String], in db: Database) throws -> Set<String> {
+        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM processed_events_legacy)")) == true else { return [] }
+        var found = Set<String>()
+        try forEachChunk(of: ids) { chunk in
+            let statement = try db.cachedStatement(sql:
+                "SELECT event_id FROM processed_events_legacy WHERE event_id IN (\(placeholders(chunk.count)))")
+            found.formUnion(try String.fetchAll(statement, arguments: StatementArguments(Array(chunk))))
+        }
+        return found
+    }
 
     private static func upsert(_ states: [ClientState], in db: Database) throws {
         try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db,
@@ -247,6 +369,18 @@ public final class SQLiteClientStore: ClientStore {
         try Row.fetchAll(statement, arguments: arguments).map(ClientRows.state(from:))
     }
 
+
+    /// Keeps what was sent for each purchase converted to the reporting currency.
+    private static func recordConversions(_ effects: [ClientEffect], in db: Database) throws {
+        var rows: [ConvertedPurchase] = []
+        for case .convertedPurchase(let purchase) in effects { rows.append(purchase) }
+        try insertRows(rows, """
+            INSERT INTO converted_purchases (client_id, occurred_at, event_id, kind, original_amount, original_currency, rate, amount)
+            """, columns: 8, suffix: "ON CONFLICT DO NOTHING", in: db) { row in
+            [row.clientId, row.occurredAt.millisecondsSinceEpoch, row.eventId, row.kind.rawValue, row.originalAmount.units,
+             row.originalCurrency, row.rate.description, row.amount.units]
+        }
+    }
 
     /// Adds the batch's purchase amounts to `purchase_days` (each client's per-day totals were
     /// kept in step as the events were applied).
@@ -264,13 +398,13 @@ public final class SQLiteClientStore: ClientStore {
         }
     }
 
-    /// The ids among `clientIds` that belong to erased clients (matched by SHA-256).
-    private static func erasedClients(among clientIds: Set<String>, in db: Database) throws -> Set<String> {
+    /// The ids among `clientIds` that belong to erased clients (matched by keyed hash).
+    private static func erasedClients(among clientIds: Set<String>, key: DeploymentKey, in db: Database) throws -> Set<String> {
         // Most stores have erased nobody, or nobody lately: skip hashing every id then.
         guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM erased_clients)")) == true else {
             return []
         }
-        let byHash = Dictionary(clientIds.map { (SHA256.hex($0), $0) }, uniquingKeysWith: { first, _ in first })
+        let byHash = Dictionary(clientIds.map { (key.erasureHash(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
         var erased = Set<String>()
         try forEachChunk(of: Array(byHash.keys)) { chunk in
             let statement = try db.cachedStatement(sql:
@@ -282,10 +416,10 @@ public final class SQLiteClientStore: ClientStore {
         return erased
     }
 
-    /// Removes every row that holds an erased client's id, remembers only the id's hash, and
+    /// Removes every row that holds an erased client's id, remembers only the id's keyed hash, and
     /// queues a tombstone for `client-status` (after any of their messages still unpublished,
     /// which are dropped).
-    private static func erase(_ erasures: [(clientId: String, at: Timestamp, causedBy: String)], in db: Database) throws {
+    private static func erase(_ erasures: [(clientId: String, at: Timestamp, causedBy: String)], key: DeploymentKey, in db: Database) throws {
         for erasure in erasures {
             let id = erasure.clientId
             for table in ["clients", "tasks", "suppressed_tasks", "status_changes", "purchase_days"] {
@@ -294,10 +428,11 @@ public final class SQLiteClientStore: ClientStore {
             try db.execute(sql: "DELETE FROM outbox WHERE message_key = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM waiting_events WHERE client_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM unreadable_waiting_events WHERE client_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM converted_purchases WHERE client_id = ?", arguments: [id])
             try db.execute(sql: """
-                INSERT INTO erased_clients (client_hash, erased_at) VALUES (?, ?)
-                ON CONFLICT (client_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)
-                """, arguments: [SHA256.hex(id), erasure.at.millisecondsSinceEpoch])
+                INSERT INTO erased_clients (client_hash, erased_at, keyed) VALUES (?, ?, 1)
+                ON CONFLICT (client_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at), keyed = 1
+                """, arguments: [key.erasureHash(of: id), erasure.at.millisecondsSinceEpoch])
             try db.execute(sql: "INSERT INTO outbox (topic, message_key, payload, message_id) VALUES (?, ?, NULL, ?)",
                            arguments: [OutputTopic.clientStatus, id, StableID.make("tombstone", id, erasure.causedBy)])
         }
@@ -315,7 +450,7 @@ public final class SQLiteClientStore: ClientStore {
             case .statusChanged(let change): changes.append(change)
             case .task(let task): tasks.append(task)
             case .taskSuppressed(let task, let because): suppressed.append((task, because))
-            case .purchaseDay, .erased, .churnRisk: continue
+            case .purchaseDay, .erased, .churnRisk, .convertedPurchase, .rejected: continue
             }
         }
         try insertRows(changes, """
@@ -350,7 +485,7 @@ public final class SQLiteClientStore: ClientStore {
             case .churnRisk(let risk):
                 outcome.churnRisks += 1
                 outbox.append((OutputTopic.churnRisk, risk.clientId, risk.payload, risk.eventId))
-            case .task, .taskSuppressed, .purchaseDay, .erased:
+            case .task, .taskSuppressed, .purchaseDay, .erased, .convertedPurchase, .rejected:
                 continue
             }
         }
@@ -482,7 +617,13 @@ public final class SQLiteClientStore: ClientStore {
 
     /// Number of accepted events (cheaper than ``summary()``, for progress polling).
     public func acceptedEventCount() async throws -> Int {
-        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM processed_events") ?? 0 }
+        try await pool.read { db in try Self.acceptedEvents(in: db) }
+    }
+
+    static func acceptedEvents(in db: Database) throws -> Int {
+        let current = try Int.fetchOne(db, sql: "SELECT count(*) FROM processed_events") ?? 0
+        guard try db.tableExists("processed_events_legacy") else { return current }
+        return current + (try Int.fetchOne(db, sql: "SELECT count(*) FROM processed_events_legacy") ?? 0)
     }
 
     public func client(id: String, recent: Int) async throws -> ClientView? {
@@ -500,7 +641,11 @@ public final class SQLiteClientStore: ClientStore {
             let suppressed = try Row.fetchAll(db, sql: """
                 SELECT * FROM suppressed_tasks WHERE client_id = ? ORDER BY created_at DESC, task_id LIMIT ?
                 """, arguments: [id, recent]).map(ClientRows.suppressedTask(from:))
-            return ClientView(state: state, recentTasks: tasks, recentStatusChanges: changes, recentSuppressedTasks: suppressed)
+            let converted = try Row.fetchAll(db, sql: """
+                SELECT * FROM converted_purchases WHERE client_id = ? ORDER BY occurred_at DESC, event_id LIMIT ?
+                """, arguments: [id, recent]).compactMap(ClientRows.convertedPurchase(from:))
+            return ClientView(state: state, recentTasks: tasks, recentStatusChanges: changes, recentSuppressedTasks: suppressed,
+                              recentConvertedPurchases: converted)
         }
     }
 
@@ -517,7 +662,7 @@ public final class SQLiteClientStore: ClientStore {
             return StoreSummary(
                 clients: try Int.fetchOne(db, sql: "SELECT count(*) FROM clients") ?? 0,
                 clientsByStatus: byStatus, tasksByKind: byKind,
-                acceptedEvents: try Int.fetchOne(db, sql: "SELECT count(*) FROM processed_events") ?? 0,
+                acceptedEvents: try Self.acceptedEvents(in: db),
                 outboxBacklog: try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox") ?? 0,
                 totalPurchases: try Int.fetchOne(db, sql: "SELECT coalesce(sum(purchase_count), 0) FROM clients") ?? 0,
                 statusChanges: try Int.fetchOne(db, sql: "SELECT count(*) FROM status_changes") ?? 0,

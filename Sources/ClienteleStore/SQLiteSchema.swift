@@ -235,6 +235,43 @@ enum SQLiteSchema {
                 CREATE INDEX waiting_events_by_client ON waiting_events(client_id);
                 """)
         }
+        migrator.registerMigration("v7: idempotency per stream and content, keyed erasure records") { db in
+            try db.execute(sql: """
+                -- The id of an event is unique within its stream only (a shop and a CRM have their own
+                -- sequences); the keyed fingerprint of its content tells a redelivery from another
+                -- event under a seen id; where it was first read, for the dead letter of a conflict.
+                CREATE TABLE processed_events_v7 (
+                    stream TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    content BLOB NOT NULL,
+                    source_partition INTEGER NOT NULL,
+                    source_offset INTEGER NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    PRIMARY KEY (stream, event_id)
+                ) WITHOUT ROWID;
+                -- Erasure records become keyed hashes (re-keyed by the first worker with the key).
+                ALTER TABLE erased_clients ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;
+                -- Purchases converted to the reporting currency: what was sent.
+                CREATE TABLE converted_purchases (
+                    client_id TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    event_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    original_amount INTEGER NOT NULL,
+                    original_currency TEXT NOT NULL,
+                    rate TEXT NOT NULL,
+                    amount INTEGER NOT NULL,
+                    PRIMARY KEY (client_id, occurred_at, event_id)
+                ) WITHOUT ROWID;
+                """)
+            // Records of events accepted before: ids without their stream, read as seen on both.
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM processed_events") ?? 0 > 0 {
+                try db.execute(sql: "ALTER TABLE processed_events RENAME TO processed_events_legacy")
+            } else {
+                try db.execute(sql: "DROP TABLE processed_events")
+            }
+            try db.execute(sql: "ALTER TABLE processed_events_v7 RENAME TO processed_events")
+        }
         return migrator
     }
 }

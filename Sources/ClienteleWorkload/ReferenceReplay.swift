@@ -69,6 +69,8 @@ public struct ReferenceReplay: Sendable {
             case .erased(let clientId, _, _):
                 erased.insert(clientId)
                 clients[clientId] = nil
+            case .convertedPurchase, .rejected:
+                continue
             }
         }
     }

@@ -16,25 +16,54 @@ struct ClientCommand: AsyncParsableCommand {
         @Argument(help: "The client id.") var id: String
         @Flag(help: "Print JSON instead of text.") var json = false
         @Option(help: "How many recent tasks and status changes to show.") var recent = 10
-        @Option(name: .customLong("as-of"), help: "Time the model figures are computed for, RFC 3339 (default: now).")
+        @Option(name: .customLong("as-of"), help: "Moment the churn standing is judged at, RFC 3339 (default: the deployment's clock).")
         var asOf: String?
 
         func run() async throws {
-            let now: Timestamp
-            if let asOf {
-                guard let parsed = Timestamp(rfc3339: asOf) else { throw ValidationError("--as-of must be an RFC 3339 timestamp") }
-                now = parsed
-            } else {
-                now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-            }
+            let configuration = try await loadReaderConfiguration()
             let store = try database.openStore()
+            let clock = try await ReaderClock.resolve(asOf: asOf, configuration: configuration, store: store)
             guard let view = try await store.client(id: id, recent: recent) else {
                 printError("client '\(id)' is not in the store")
                 throw ExitCode(1)
             }
-            let figures = try await ModelFigures.compute(for: view.state, at: now, store: store)
-            print(json ? ClientViewFormat.json(view, figures) : ClientViewFormat.text(view, figures))
+            let figures = try await ModelFigures.compute(for: view.state, at: clock.now, churn: configuration.churn, store: store)
+            print(json ? ClientViewFormat.json(view, figures, clock: clock) : ClientViewFormat.text(view, figures, clock: clock))
         }
+    }
+}
+
+/// The moment a read-only command judges at — the deployment's clock, so that a client's stored
+/// status and the churn standing shown beside it agree: on the wall clock, now; on the event
+/// clock, the moment the churn-worker last judged every client at (its furthest judged moment,
+/// else the newest event time read). `--as-of` overrides it.
+struct ReaderClock {
+    var now: Timestamp
+    /// `wall clock`, `event clock` or `--as-of`.
+    var name: String
+
+    static func resolve(asOf: String?, configuration: WorkerConfiguration, store: any ClientStore) async throws -> ReaderClock {
+        if let asOf {
+            guard let parsed = Timestamp(rfc3339: asOf) ?? Timestamp(rfc3339: asOf + "T00:00:00Z") else {
+                throw ValidationError("--as-of must be an RFC 3339 time or a date (got '\(asOf)')")
+            }
+            return ReaderClock(now: parsed, name: "--as-of")
+        }
+        let wall = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        guard configuration.clock == .event else { return ReaderClock(now: wall, name: "wall clock") }
+        let judged = try await store.setting(StoreSettingNames.churnJudgedThrough).flatMap(Timestamp.init(rfc3339:))
+        if let judged { return ReaderClock(now: judged, name: "event clock: where the churn-worker last judged") }
+        if let newest = try await store.newestEventTime() { return ReaderClock(now: newest, name: "event clock: the newest event read") }
+        return ReaderClock(now: wall, name: "wall clock (no event read yet)")
+    }
+}
+
+/// The deployment's configuration, as the workers read it (CLIENTELE_CLOCK, the churn settings).
+func loadReaderConfiguration() async throws -> WorkerConfiguration {
+    do {
+        return try await WorkerConfiguration.load(workerName: "clientele", defaultHTTPPort: 9100)
+    } catch {
+        throw ValidationError("configuration error: \(error)")
     }
 }
 
@@ -46,13 +75,7 @@ struct ModelFigures {
     /// `mbgnbd v3 (as of 1998-06-30)`, or nil under the recency rules.
     var model: String?
 
-    static func compute(for state: ClientState, at now: Timestamp, store: any ClientStore) async throws -> ModelFigures? {
-        let churn: ChurnConfiguration
-        do {
-            churn = try await WorkerConfiguration.load(workerName: "clientele", defaultHTTPPort: 9100).churn
-        } catch {
-            throw ValidationError("configuration error: \(error)")
-        }
+    static func compute(for state: ClientState, at now: Timestamp, churn: ChurnConfiguration, store: any ClientStore) async throws -> ModelFigures? {
         let models = try await ChurnPolicySource.newestModels(kind: churn.modelKind, store: store)
         guard let assessment = churn.policy(models: models).assess(state, at: now) else { return nil }
         var expected: Double?
@@ -67,10 +90,11 @@ struct ModelFigures {
 
 /// Renders a ``ClientView`` for people (text) or programs (JSON).
 enum ClientViewFormat {
-    static func text(_ view: ClientView, _ figures: ModelFigures? = nil) -> String {
+    static func text(_ view: ClientView, _ figures: ModelFigures? = nil, clock: ReaderClock? = nil) -> String {
         let state = view.state
         let currency = state.currency.map { " " + $0 } ?? ""
         var lines = ["Client \(state.clientId)"]
+        if let clock { lines.append("  judged as of    \(clock.now) (\(clock.name))") }
         lines.append("  status          \(state.status?.rawValue ?? "(none)")"
             + (state.temperature.map { " (\($0.rawValue))" } ?? "")
             + (state.statusChangedAt.map { " since \($0)" } ?? ""))
@@ -124,6 +148,13 @@ enum ClientViewFormat {
                 lines.append("    \(item.task.createdAt)  \(item.task.kind.rawValue)  because \(item.because)  (caused by \(item.task.causedBy))")
             }
         }
+        if !view.recentConvertedPurchases.isEmpty {
+            lines.append("")
+            lines.append("  converted purchases (as sent → \(state.currency ?? "?"))")
+            for purchase in view.recentConvertedPurchases {
+                lines.append("    \(purchase.occurredAt)  \(purchase.kind.rawValue)  \(purchase.originalAmount) \(purchase.originalCurrency) × \(purchase.rate) = \(purchase.amount)")
+            }
+        }
         lines.append("")
         lines.append("  status history")
         if view.recentStatusChanges.isEmpty { lines.append("    (none)") }
@@ -134,10 +165,12 @@ enum ClientViewFormat {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ view: ClientView, _ figures: ModelFigures? = nil) -> String {
+    static func json(_ view: ClientView, _ figures: ModelFigures? = nil, clock: ReaderClock? = nil) -> String {
         let state = view.state
         var object = JSONObjectWriter()
         object.add("clientId", state.clientId)
+        object.add("judgedAsOf", clock?.now)
+        object.add("clock", clock?.name)
         object.add("status", state.status?.rawValue)
         object.add("statusChangedAt", state.statusChangedAt)
         object.add("purchaseCount", state.purchaseCount)
@@ -184,8 +217,19 @@ enum ClientViewFormat {
         }.joined(separator: ",")
         let tasks = view.recentTasks.map { String(decoding: $0.payload, as: UTF8.self) }.joined(separator: ",")
         let changes = view.recentStatusChanges.map { String(decoding: $0.payload, as: UTF8.self) }.joined(separator: ",")
+        let converted = view.recentConvertedPurchases.map { purchase -> String in
+            var entry = JSONObjectWriter()
+            entry.add("eventId", purchase.eventId)
+            entry.add("occurredAt", purchase.occurredAt)
+            entry.add("type", purchase.kind.rawValue)
+            entry.add("originalAmount", purchase.originalAmount)
+            entry.add("originalCurrency", purchase.originalCurrency)
+            entry.add("rate", purchase.rate.description)
+            entry.add("amount", purchase.amount)
+            return entry.json
+        }.joined(separator: ",")
         var text = object.json
         text.removeLast()
-        return text + ",\"contactHistory\":[\(history)],\"recentTasks\":[\(tasks)],\"suppressedTasks\":[\(suppressed)],\"recentStatusChanges\":[\(changes)]}"
+        return text + ",\"contactHistory\":[\(history)],\"recentTasks\":[\(tasks)],\"suppressedTasks\":[\(suppressed)],\"recentStatusChanges\":[\(changes)],\"convertedPurchases\":[\(converted)]}"
     }
 }

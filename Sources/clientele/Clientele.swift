@@ -11,7 +11,7 @@ struct Clientele: AsyncParsableCommand {
         abstract: "Clientele: client status, churn risk and follow-up tasks from Kafka event streams.",
         subcommands: [
             BrokerCommand.self, ProduceCommand.self, ClientCommand.self, GenerateCommand.self,
-            DemoCommand.self, BenchCommand.self, BenchStoreCommand.self, BenchModelCommand.self, BenchSweepCommand.self, ReplayCommand.self, ModelCommand.self,
+            DemoCommand.self, StatusCommand.self, BenchCommand.self, BenchStoreCommand.self, BenchModelCommand.self, BenchSweepCommand.self, ReplayCommand.self, ModelCommand.self,
         ])
 }
 
@@ -41,11 +41,12 @@ struct DatabaseOptions: ParsableArguments {
         database ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "sqlite:clientele.sqlite"
     }
 
-    /// Opens the store the URL names; a bad URL is a usage error with the message saying what to fix.
+    /// Opens the store the URL names for a look (no deployment key: nothing is applied); a bad
+    /// URL is a usage error with the message saying what to fix.
     func openStore() throws -> any ClientStore {
         let url: DatabaseURL
         do { url = try DatabaseURL(parsing: resolved) } catch { throw ValidationError(error.message) }
-        return try StoreOpener.open(url)
+        return try StoreOpener.open(url, key: .none)
     }
 }
 

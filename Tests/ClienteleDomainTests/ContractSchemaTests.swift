@@ -70,7 +70,7 @@ struct ContractSchemaTests {
             case .churnRisk(let risk):
                 #expect(try problems(risk.payload, "churn-risk") == [], "\(String(decoding: risk.payload, as: UTF8.self))")
                 checked["churn-risk \(risk.probabilityAlive == nil ? "rules" : "model")", default: 0] += 1
-            case .purchaseDay, .erased:
+            case .purchaseDay, .erased, .convertedPurchase, .rejected:
                 continue
             }
         }

@@ -27,7 +27,10 @@ struct ConfigurationTests {
         #expect(configuration.httpPort == 9101)
         #expect(configuration.clock == .wall)
         #expect(configuration.groupId == "clientele-purchase-worker")
-        #expect(configuration.purchaseRules == PurchaseRules())
+        #expect(configuration.purchaseRules.currencies.reportingCurrency == nil)
+        var rules = configuration.purchaseRules
+        rules.currencies = CurrencyPolicy()
+        #expect(rules == PurchaseRules())
     }
 
     @Test("churn settings: defaults, the sectors file and the chosen sector")
@@ -139,8 +142,12 @@ struct ShippedConfigurationTests {
         #expect(configuration.kafka.bootstrapServers == "localhost:9092")
         #expect(configuration.batchSize == 20_000)
         #expect(configuration.maxMessageBytes == 65536)
-        #expect(configuration.purchaseRules == PurchaseRules())
-        #expect(configuration.contactRules == ContactRules())
+        var rules = configuration.purchaseRules
+        rules.currencies = CurrencyPolicy()
+        #expect(rules == PurchaseRules())
+        var contacts = configuration.contactRules
+        contacts.purchaseRules.currencies = CurrencyPolicy()
+        #expect(contacts == ContactRules())
         #expect(configuration.churn.settings == ChurnSettings())
         #expect(configuration.churn.rules.sector.name == "general")
         #expect(configuration.churn.sectorsSource == "config/sectors.yaml")

@@ -27,6 +27,8 @@ final class WorkerHarness: Sendable {
             "CLIENTELE_BATCH_WAIT_MS": "20",
             // The purchase worker alone: nothing to wait for from a contact stream.
             "CLIENTELE_STREAM_ALIGNMENT": "off",
+            // The tests' purchases are dated 2026: none is too old to act on here.
+            "CLIENTELE_TASK_MAX_AGE": "36500d",
         ]
         environment.merge(extra) { $1 }
         configuration = try await WorkerConfiguration.load(workerName: "purchase-worker", defaultHTTPPort: 9101, environment: environment)

@@ -19,6 +19,14 @@ func databaseFiles(at path: String, contain text: String) -> Bool {
     }
 }
 
+/// True if any of the database's files holds these bytes.
+func databaseFiles(at path: String, bytes: [UInt8]) -> Bool {
+    let needle = Data(bytes)
+    return ["", "-wal", "-shm"].contains { suffix in
+        FileManager.default.contents(atPath: path + suffix)?.range(of: needle) != nil
+    }
+}
+
 @Suite("erasure and consent in the SQLite store")
 struct ErasureAndConsentTests {
     @Test("an erasure removes every trace of the client from the file, queues a tombstone, and replays stay ignored")
@@ -45,6 +53,10 @@ struct ErasureAndConsentTests {
 
         try await store.markPublished(pending.map(\.id))  // publishing the tombstone purges the WAL
         #expect(!databaseFiles(at: database.path, contain: secretId))
+        // Nor its plain SHA-256, as hex or as bytes: the erasure record is a keyed hash.
+        let digest = SHA256.hash(Array(secretId.utf8))
+        #expect(!databaseFiles(at: database.path, contain: SHA256.hex(secretId)))
+        #expect(!databaseFiles(at: database.path, bytes: digest))
         #expect(databaseFiles(at: database.path, contain: "keep"))  // the search does find what is there
 
         // Replayed older events (new ids) and later ones are ignored; nothing comes back.

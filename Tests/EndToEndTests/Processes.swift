@@ -95,7 +95,10 @@ final class BrokerProcess: @unchecked Sendable {
          // A killed member holds its partitions until its session expires (default 45 s).
          "KAFKA_SESSION_TIMEOUT_MS": "6000",
          // A stream read to its end (e.g. an empty topic) counts as complete after 2 s, not 30.
-         "CLIENTELE_STREAM_IDLE_SECONDS": "2"]
+         "CLIENTELE_STREAM_IDLE_SECONDS": "2",
+         // The tests' events are dated 2026 on the wall clock: none is too old to act on here
+         // (the tests of stale tasks set it).
+         "CLIENTELE_TASK_MAX_AGE": "36500d"]
     }
 
     /// For a purchase-worker running alone: nothing to wait for from a contact stream.

@@ -10,15 +10,19 @@ public struct ClientRules: Sendable, Equatable {
     public var purchases: PurchaseRules
     public var contacts: ContactRules
     public var churn: ChurnPolicy
+    /// A task caused before this moment is history, not news: recorded as suppressed
+    /// (``StaleTasks/reason``), not published. Nil: no task is too old (a replay on the event clock).
+    public var staleBefore: Timestamp?
 
     /// The defaults of every rule, with the built-in `general` sector and no fitted model.
     public init(
         purchases: PurchaseRules = PurchaseRules(), contacts: ContactRules = ContactRules(),
-        churn: ChurnPolicy = ChurnPolicy(rules: RecencyRules(sector: .general), models: nil)
+        churn: ChurnPolicy = ChurnPolicy(rules: RecencyRules(sector: .general), models: nil), staleBefore: Timestamp? = nil
     ) {
         self.purchases = purchases
         self.contacts = contacts
         self.churn = churn
+        self.staleBefore = staleBefore
     }
 
     /// Whether the client must be judged before `event` (a review falls due before it): the
@@ -57,13 +61,14 @@ public struct ClientRules: Sendable, Equatable {
             effects += contacts.apply(contact, to: &client)
         }
         client.nextReviewAt = churn.nextReview(for: client)
+        effects = StaleTasks.enforce(effects, before: staleBefore)
         Self.note(effects, in: &lastTaskAt)
         return effects
     }
 
     /// Reviews the client at `now` (a churn sweep), keeping `lastTaskAt` current.
     public func review(_ client: inout ClientState, now: Timestamp, lastTaskAt: inout [FollowUpTask.Kind: Timestamp]) -> [ClientEffect] {
-        let effects = churn.review(&client, now: now, lastTaskAt: lastTaskAt)
+        let effects = StaleTasks.enforce(churn.review(&client, now: now, lastTaskAt: lastTaskAt), before: staleBefore)
         Self.note(effects, in: &lastTaskAt)
         return effects
     }
@@ -76,6 +81,23 @@ public struct ClientRules: Sendable, Equatable {
             default:
                 continue
             }
+        }
+    }
+}
+
+/// History is not news: a task whose cause is older than the deployment's maximum task age (on its
+/// clock) is recorded as suppressed with the reason `stale` and not published — a first load of two
+/// years of history does not flood the CRM with welcome calls due two years ago. Status changes
+/// and churn-risk events are facts, and are published whatever their age. A task already held back
+/// for another reason (withdrawn consent) keeps that reason.
+public enum StaleTasks {
+    public static let reason = "stale"
+
+    public static func enforce(_ effects: [ClientEffect], before cutoff: Timestamp?) -> [ClientEffect] {
+        guard let cutoff else { return effects }
+        return effects.map { effect in
+            if case .task(let task) = effect, task.createdAt < cutoff { return .taskSuppressed(task, reason: reason) }
+            return effect
         }
     }
 }
