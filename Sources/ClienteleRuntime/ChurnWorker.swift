@@ -56,6 +56,11 @@ public final class ChurnWorker: Service, Sendable {
             "clock": "\(clock.rawValue)", "sector": "\(configuration.rules.sector.name)",
             "intervalMs": "\(configuration.sweepInterval / .milliseconds(1))",
         ])
+        do {
+            try await store.setSetting(StoreSettingNames.churnClock, to: clock.rawValue)
+        } catch {
+            logger.warning("cannot record the churn clock in the store", metadata: ["error": "\(error)"])
+        }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await sweepOnce()

@@ -30,4 +30,6 @@ public enum StoreSettingNames {
     public static let partitions = "streams.partitions"
     /// The furthest moment the churn-worker (any replica) has judged every due client at (RFC 3339).
     public static let churnJudgedThrough = "churn.judged_through"
+    /// The clock the churn-worker judges by (`wall` or `event`).
+    public static let churnClock = "churn.clock"
 }

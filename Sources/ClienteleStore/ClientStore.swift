@@ -441,6 +441,8 @@ public struct StoreSummary: Sendable, Equatable {
     public var erasedClients: Int
     /// Accepted events not applied yet: they wait for the other stream to reach their time.
     public var waitingEvents: Int
+    /// Suppressed tasks by reason (`consent_withdrawn`, `stale`).
+    public var suppressedByReason: [String: Int] = [:]
 
     public init(
         clients: Int, clientsByStatus: [String: Int], tasksByKind: [String: Int],

@@ -659,7 +659,11 @@ public final class SQLiteClientStore: ClientStore {
             for row in try Row.fetchAll(db, sql: "SELECT kind, count(*) FROM tasks GROUP BY kind") {
                 byKind[row[0]] = row[1]
             }
-            return StoreSummary(
+            var byReason: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT suppressed_because, count(*) FROM suppressed_tasks GROUP BY 1") {
+                byReason[row[0]] = row[1]
+            }
+            var summary = StoreSummary(
                 clients: try Int.fetchOne(db, sql: "SELECT count(*) FROM clients") ?? 0,
                 clientsByStatus: byStatus, tasksByKind: byKind,
                 acceptedEvents: try Self.acceptedEvents(in: db),
@@ -669,6 +673,8 @@ public final class SQLiteClientStore: ClientStore {
                 suppressedTasks: try Int.fetchOne(db, sql: "SELECT count(*) FROM suppressed_tasks") ?? 0,
                 erasedClients: try Int.fetchOne(db, sql: "SELECT count(*) FROM erased_clients") ?? 0,
                 waitingEvents: try Int.fetchOne(db, sql: "SELECT count(*) FROM waiting_events") ?? 0)
+            summary.suppressedByReason = byReason
+            return summary
         }
     }
 }

@@ -33,13 +33,13 @@ struct ClientCommand: AsyncParsableCommand {
     }
 }
 
-/// The moment a read-only command judges at — the deployment's clock, so that a client's stored
-/// status and the churn standing shown beside it agree: on the wall clock, now; on the event
-/// clock, the moment the churn-worker last judged every client at (its furthest judged moment,
-/// else the newest event time read). `--as-of` overrides it.
+/// The moment a read-only command judges at — the deployment's, so that a client's stored status
+/// and the churn standing shown beside it agree: the moment the churn-worker last judged every
+/// client at (on the wall clock its last sweep, on the event clock its judged event time); before
+/// any judgement, now or (CLIENTELE_CLOCK=event) the newest event read. `--as-of` overrides it.
 struct ReaderClock {
     var now: Timestamp
-    /// `wall clock`, `event clock` or `--as-of`.
+    /// Which clock, in words.
     var name: String
 
     static func resolve(asOf: String?, configuration: WorkerConfiguration, store: any ClientStore) async throws -> ReaderClock {
@@ -49,12 +49,15 @@ struct ReaderClock {
             }
             return ReaderClock(now: parsed, name: "--as-of")
         }
+        if let judged = try await store.setting(StoreSettingNames.churnJudgedThrough).flatMap(Timestamp.init(rfc3339:)) {
+            let clock = try await store.setting(StoreSettingNames.churnClock) ?? configuration.clock.rawValue
+            return ReaderClock(now: judged, name: "\(clock) clock: where the churn-worker last judged")
+        }
         let wall = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-        guard configuration.clock == .event else { return ReaderClock(now: wall, name: "wall clock") }
-        let judged = try await store.setting(StoreSettingNames.churnJudgedThrough).flatMap(Timestamp.init(rfc3339:))
-        if let judged { return ReaderClock(now: judged, name: "event clock: where the churn-worker last judged") }
-        if let newest = try await store.newestEventTime() { return ReaderClock(now: newest, name: "event clock: the newest event read") }
-        return ReaderClock(now: wall, name: "wall clock (no event read yet)")
+        if configuration.clock == .event, let newest = try await store.newestEventTime() {
+            return ReaderClock(now: newest, name: "event clock: the newest event read (no churn judgement yet)")
+        }
+        return ReaderClock(now: wall, name: "wall clock (no churn judgement yet)")
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClienteleDomain
 import ClienteleKafka
 import ClienteleRuntime
 import ClienteleWorkload
@@ -34,8 +35,12 @@ struct DemoCommand: AsyncParsableCommand {
         print("▶ starting the embedded broker (3 brokers, 16 partitions per topic)")
         let stack = try LocalStack(directory: directory, partitions: 16)
         print("  bootstrap.servers=\(stack.cluster.bootstrapServers)")
-        let purchaseLines = PurchaseGenerator(clients: clients, purchases: purchases).lines()
-        let contactLines = ContactGenerator(clients: clients, prospects: prospects, contacts: contacts).lines()
+        // Six months of history up to now, as a company has when it starts with Clientele.
+        let now = Int64(Date().timeIntervalSince1970)
+        let span: Int64 = 180 * 86_400
+        let start = Timestamp(millisecondsSinceEpoch: (now - span) * 1000)
+        let purchaseLines = PurchaseGenerator(clients: clients, purchases: purchases, start: start, spanSeconds: span - 3600).lines()
+        let contactLines = ContactGenerator(clients: clients, prospects: prospects, contacts: contacts, start: start, spanSeconds: span - 3600).lines()
         let badPurchases = PurchaseGenerator.malformedSamples()
         let badContacts = ContactGenerator.malformedSamples()
         let lines = purchaseLines + contactLines
@@ -60,10 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
         let idle = ["CLIENTELE_STREAM_IDLE_SECONDS": "3"]
         try stack.startWorker("purchase-worker", environment: idle)
         try stack.startWorker("contact-worker", environment: idle)
-        // The generated history lies in the past: the churn-worker judges it by its own clock.
-        try stack.startWorker("churn-worker", environment: idle.merging([
-            "CLIENTELE_CLOCK": "event", "CLIENTELE_SWEEP_INTERVAL_MS": "200", "CLIENTELE_EVENT_CLOCK_IDLE_SECONDS": "2",
-        ]) { $1 })
+        try stack.startWorker("churn-worker", environment: idle.merging(["CLIENTELE_SWEEP_INTERVAL_MS": "200"]) { $1 })
 
         let interactive = isatty(STDOUT_FILENO) == 1
         var firstApplied: (at: ContinuousClock.Instant, count: Int)?
@@ -97,10 +99,13 @@ struct DemoCommand: AsyncParsableCommand {
         print("======================")
         print("events applied     \(summary.acceptedEvents) in \(String(format: "%.1f", elapsed)) s: \(String(format: "%.1f", startup)) s to join the group, then \(Int(rate)) events/s (\(Self.buildConfiguration) build; `make bench` measures release)")
         print("dead-lettered      \(deadLetterTopics.map { outputs[$0] ?? 0 }.reduce(0, +)) of \(bad.count) malformed messages (on purchases.dlq and contacts.dlq)")
-        print("tasks suppressed   \(summary.suppressedTasks) marketing tasks held back for clients who withdrew consent")
+        let stale = summary.suppressedByReason[StaleTasks.reason] ?? 0
+        let withdrawn = summary.suppressedByReason[ConsentPolicy.withdrawnReason] ?? 0
+        print("tasks held back    \(stale) as history, not news (caused more than CLIENTELE_TASK_MAX_AGE, 7 days, ago); "
+            + "\(withdrawn) marketing tasks for clients who had withdrawn consent")
         print("event time         \(check.followUpsAfterPurchase) prospect follow-ups to people who had already bought, "
             + "\(check.marketingAfterWithdrawal) marketing tasks after a withdrawal (checked on the \(published.count) published tasks)")
-        print("churn judged at    \(eventClock.map(\.rfc3339) ?? "–") (event clock: the newest event time read, CLIENTELE_CLOCK=event), by the recency rules (no model fitted yet)")
+        print("churn judged at    \(eventClock.map(\.rfc3339) ?? "–") (the churn-worker's last sweep), by the recency rules (no model fitted yet)")
         print("")
         print("clients by status  (\(summary.clients) clients)")
         for (name, count) in summary.clientsByStatus.sorted(by: { $0.value > $1.value }) {

@@ -77,8 +77,8 @@ final class LocalStack {
         return kilobytes.map { $0 * 1024 }
     }
 
-    /// Waits until the churn-worker's furthest judged moment stops moving with no client due by it
-    /// and the outbox published; returns that moment.
+    /// Waits until the churn-worker has judged with no client due by its judged moment and the
+    /// outbox published; returns that moment.
     func waitForChurnSweeps(timeout: Duration) async throws -> Timestamp? {
         let store = try store()
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -90,7 +90,9 @@ final class LocalStack {
             var due = 1
             if let judged { due = try await store.dueReviewCount(at: judged) }
             let backlog = try await store.summary().outboxBacklog
-            quiet = judged != nil && judged == last && due == 0 && backlog == 0 ? quiet + 1 : 0
+            // On the event clock the judged moment settles; on the wall clock it moves with every
+            // sweep, and what settles is the work: nobody due, nothing to publish.
+            quiet = judged != nil && due == 0 && backlog == 0 ? quiet + 1 : 0
             last = judged
         }
         return last

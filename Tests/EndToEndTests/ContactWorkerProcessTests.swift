@@ -78,6 +78,10 @@ struct ContactWorkerProcessTests {
         #expect(afterErasure.erasedClients == 1)
         #expect(await stop(workers) == 0)
         #expect(!databaseHolds(broker, secret), "the client's id is still in the database files")
+        // Nor its plain SHA-256, as hex or as bytes: what the store remembers is keyed.
+        #expect(!databaseHolds(broker, SHA256.hex(secret)))
+        #expect(!databaseHolds(broker, bytes: SHA256.hash(Array(secret.utf8))))
+        #expect(FileManager.default.fileExists(atPath: "\(broker.directory)/clientele.sqlite.key"))
 
         let statuses = try await broker.readAll(topic: "client-status", atLeast: 1)
         let last = statuses.filter { $0.keyText == secret }.max { $0.offset < $1.offset }
@@ -127,7 +131,11 @@ struct ContactWorkerProcessTests {
     }
 
     private func databaseHolds(_ broker: BrokerProcess, _ text: String) -> Bool {
-        let needle = Data(text.utf8)
+        databaseHolds(broker, bytes: Array(text.utf8))
+    }
+
+    private func databaseHolds(_ broker: BrokerProcess, bytes: [UInt8]) -> Bool {
+        let needle = Data(bytes)
         return ["", "-wal", "-shm"].contains { suffix in
             FileManager.default.contents(atPath: "\(broker.directory)/clientele.sqlite\(suffix)")?.range(of: needle) != nil
         }
