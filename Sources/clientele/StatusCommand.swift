@@ -35,6 +35,9 @@ struct StatusCommand: AsyncParsableCommand {
             " (\(EventStream.allCases.map { "\($0.rawValue) \(waiting.counts[$0] ?? 0)" }.joined(separator: ", ")); oldest read \(waiting.oldestSince.map(\.rfc3339) ?? "?"))"))
         lines.append("  outbox backlog   \(summary.outboxBacklog)")
         lines.append("  due for review   \(try await store.dueReviewCount(at: clock.now))")
+        if !summary.suppressedByReason.isEmpty {
+            lines.append("  tasks held back  " + summary.suppressedByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
         lines.append("  events accepted  \(summary.acceptedEvents); clients \(summary.clients); erased \(summary.erasedClients)")
         for (status, count) in summary.clientsByStatus.sorted(by: { $0.value > $1.value }) {
             lines.append("    \(status.padding(toLength: 14, withPad: " ", startingAt: 0)) \(count)")
