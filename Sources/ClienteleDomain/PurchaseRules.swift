@@ -58,37 +58,43 @@ public struct PurchaseRules: Sendable, Equatable {
     /// Applies one accepted purchase or refund to the client and returns what it caused.
     public func apply(_ event: PurchaseEvent, to client: inout ClientState) -> [ClientEffect] {
         // Money in one currency: the reporting currency, or the client's own.
-        var event = event
-        var record: [ClientEffect] = []
         if let reporting = currencies.reportingCurrency {
-            if event.currency != reporting {
-                guard let rate = currencies.rates.rate(for: event.currency, at: event.occurredAt) else {
-                    return [.rejected(eventId: event.eventId, EventRejection(
-                        .noExchangeRate, "no exchange rate from the purchase's currency to \(reporting.code) on its day"))]
-                }
-                let converted = rate.convert(event.amount)
-                record.append(.convertedPurchase(ConvertedPurchase(
-                    clientId: client.clientId, eventId: event.eventId, occurredAt: event.occurredAt, kind: event.kind,
-                    originalAmount: event.amount, originalCurrency: event.currency.code, rate: rate, amount: converted)))
-                event.amount = converted
-                event.margin = event.margin.map(rate.convert)
-                event.discount = event.discount.map(rate.convert)
-                event.currency = reporting
+            guard event.currency != reporting else { return applyInClientCurrency(event, to: &client, record: nil) }
+            guard let rate = currencies.rates.rate(for: event.currency, at: event.occurredAt) else {
+                return [.rejected(eventId: event.eventId, EventRejection(
+                    .noExchangeRate, "no exchange rate from the purchase's currency to \(reporting.code) on its day"))]
             }
-        } else if let own = client.currency, own != event.currency.code {
+            var converted = event
+            converted.amount = rate.convert(event.amount)
+            converted.margin = event.margin.map(rate.convert)
+            converted.discount = event.discount.map(rate.convert)
+            converted.currency = reporting
+            let record = ClientEffect.convertedPurchase(ConvertedPurchase(
+                clientId: client.clientId, eventId: event.eventId, occurredAt: event.occurredAt, kind: event.kind,
+                originalAmount: event.amount, originalCurrency: event.currency.code, rate: rate, amount: converted.amount))
+            return applyInClientCurrency(converted, to: &client, record: record)
+        }
+        if let own = client.currency, own != event.currency.code {
             return [.rejected(eventId: event.eventId, EventRejection(
                 .currencyMismatch, "the purchase's currency differs from the client's first one, and no reporting currency is configured"))]
         }
+        return applyInClientCurrency(event, to: &client, record: nil)
+    }
+
+    /// Applies a purchase whose amounts are in the client's currency; `record` (what was sent,
+    /// for a converted purchase) comes first among the effects.
+    private func applyInClientCurrency(_ event: PurchaseEvent, to client: inout ClientState, record: ClientEffect?) -> [ClientEffect] {
         client.noteEventTime(event.occurredAt)
         if event.kind == .refund {
             client.refundCount += 1
             client.refundTotal += event.amount
             if client.currency == nil { client.currency = event.currency.code }
-            return record
+            return record.map { [$0] } ?? []
         }
-        var effects: [ClientEffect] = record + [
-            .purchaseDay(clientId: client.clientId, day: event.occurredAt.day, amount: event.amount)
-        ]
+        var effects: [ClientEffect] = []
+        effects.reserveCapacity(4)
+        if let record { effects.append(record) }
+        effects.append(.purchaseDay(clientId: client.clientId, day: event.occurredAt.day, amount: event.amount))
         let priorCount = client.purchaseCount
         let priorAverage = client.averageAmount
         let previous = client.status

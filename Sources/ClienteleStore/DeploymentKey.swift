@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ClienteleDomain
 
 /// The deployment's secret, for the keyed hashes the store keeps instead of personal data: the
 /// record that a client was erased (so their replayed events stay ignored) and the fingerprint of
@@ -9,12 +10,24 @@ import Foundation
 /// database's credentials, not with the database.
 public struct DeploymentKey: Sendable {
     private let key: SymmetricKey
+    /// The keyed hash of content fingerprints, ready to take an event's content: keying an HMAC
+    /// hashes the key's pads, too costly to repeat for every event.
+    private let contentHasher: HMAC<Crypto.SHA256>
 
     /// A key of at least 32 bytes.
     public init(bytes: [UInt8]) throws(StoreError) {
         guard bytes.count >= 32 else { throw StoreError(.invalidKey, "the erasure key must hold at least 32 bytes (64 hex digits)") }
         key = SymmetricKey(data: bytes)
+        var hasher = HMAC<Crypto.SHA256>(key: key)
+        hasher.update(data: Array(Self.contentDomain.utf8))
+        contentHasher = hasher
     }
+
+    /// Separates content fingerprints from every other keyed hash made with the key.
+    static let contentDomain = "clientele event content v2\u{0}"
+    /// The length of a content fingerprint; records written by the first release that kept
+    /// fingerprints hold 16 bytes (the keyed hash of the contract JSON, see ``legacyFingerprint(_:)``).
+    public static let contentFingerprintLength = 20
 
     /// A new random key.
     public static func random() -> DeploymentKey {
@@ -59,18 +72,31 @@ public struct DeploymentKey: Sendable {
 
     /// The keyed hash of `text`, as hex.
     public func hash(_ text: String) -> String {
-        Self.hex(Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)))
+        Self.hex(Array(HMAC<Crypto.SHA256>.authenticationCode(for: Array(text.utf8), using: key)))
     }
 
     /// What an erasure record keeps of a client id: the keyed hash of the id's SHA-256 (hex), so
     /// records written as a plain SHA-256 before keys existed could be re-keyed in place.
     public func erasureHash(of clientId: String) -> String {
-        hash(Self.hex(Array(SHA256.hash(data: Array(clientId.utf8)))))
+        hash(Self.hex(Array(Crypto.SHA256.hash(data: Array(clientId.utf8)))))
     }
 
-    /// The keyed hash of `bytes`, the first 16 bytes (a content fingerprint).
-    public func fingerprint(_ bytes: [UInt8]) -> [UInt8] {
-        Array(Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key)).prefix(16))
+    /// Each event's content fingerprint: the first 20 bytes of the keyed hash of its content
+    /// (``EventContent``), equal for two events exactly when their contract JSON is equal.
+    public func contentFingerprints(of events: some Sequence<InputEvent>) -> [[UInt8]] {
+        var content = EventContent()
+        return events.map { event in
+            content.write(event)
+            var hasher = contentHasher
+            hasher.update(data: content.bytes)
+            return hasher.finalize().withUnsafeBytes { Array($0.prefix(Self.contentFingerprintLength)) }
+        }
+    }
+
+    /// The fingerprint records of the first release that kept them hold: the first 16 bytes of
+    /// the keyed hash of the event's contract JSON. Compared only against such a record.
+    public func legacyFingerprint(_ event: InputEvent) -> [UInt8] {
+        Array(Array(HMAC<Crypto.SHA256>.authenticationCode(for: event.encoded, using: key)).prefix(16))
     }
 
     /// Identifies the key without revealing it (kept in the store: every worker must use the same key).

@@ -172,7 +172,7 @@ public final class SQLiteClientStore: ClientStore {
         var outcome = BatchOutcome()
         // 1. Idempotency records, per stream, with a keyed fingerprint of the content: the ids
         //    returned are the events never seen before; another event under a seen id is a conflict.
-        let fingerprints = batch.entries.map { key.fingerprint($0.event.encoded) }
+        let fingerprints = key.contentFingerprints(of: batch.entries.lazy.map(\.event))
         let stream = batch.stream.rawValue
         var firstTime = Set(try insertRowsReturningIds(
             Array(batch.entries.indices), "INSERT INTO processed_events (stream, event_id, content, source_partition, source_offset, occurred_at)",
@@ -188,7 +188,7 @@ public final class SQLiteClientStore: ClientStore {
             if firstTime.remove(entry.event.eventId) != nil { fresh.append(entry) } else { seenBefore.append(index) }
         }
         if !seenBefore.isEmpty {
-            outcome.conflicts = try conflicts(among: seenBefore, of: batch, fingerprints: fingerprints, in: db)
+            outcome.conflicts = try conflicts(among: seenBefore, of: batch, fingerprints: fingerprints, key: key, in: db)
         }
         if legacyRecords, !fresh.isEmpty {
             // Accepted before ids were kept per stream: a duplicate, whichever stream it came from.
@@ -325,7 +325,7 @@ public final class SQLiteClientStore: ClientStore {
     /// Among events whose id was seen before on this stream, those whose content differs from the
     /// first one's: not applied, and named with where the first was read.
     private static func conflicts(
-        among indices: [Int], of batch: InputBatch, fingerprints: [[UInt8]], in db: Database
+        among indices: [Int], of batch: InputBatch, fingerprints: [[UInt8]], key: DeploymentKey, in db: Database
     ) throws -> [ConflictingDuplicate] {
         var first: [String: (content: [UInt8], partition: Int32, offset: Int64)] = [:]
         let ids = Array(Set(indices.map { batch.entries[$0].event.eventId }))
@@ -340,7 +340,9 @@ public final class SQLiteClientStore: ClientStore {
         }
         return indices.compactMap { index in
             let entry = batch.entries[index]
-            guard let original = first[entry.event.eventId], original.content != fingerprints[index],
+            guard let original = first[entry.event.eventId],
+                  original.content != (original.content.count == DeploymentKey.contentFingerprintLength
+                                       ? fingerprints[index] : key.legacyFingerprint(entry.event)),
                   !(original.partition == entry.partition && original.offset == entry.offset) else { return nil }
             return ConflictingDuplicate(
                 stream: batch.stream, eventId: entry.event.eventId, partition: entry.partition, offset: entry.offset,

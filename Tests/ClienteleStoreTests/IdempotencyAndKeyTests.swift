@@ -97,5 +97,27 @@ struct IdempotencyAndKeyTests {
         let outcome = try await store.apply([purchase("p", client: "alice@example.com", day: 0)], rules: ClientRules())
         #expect(outcome.ignoredForErasedClients == 1)
     }
-}
 
+    @Test("records of the first release that kept fingerprints (the keyed hash of the contract JSON) still tell a redelivery from a conflict")
+    func legacyContentFingerprints() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let key = DeploymentKey.random()
+        let store = try SQLiteClientStore(path: database.path, key: .key(key))
+        let rules = ClientRules()
+        let first = bought("7", "A", offset: 1)
+        _ = try await store.apply(InputBatch(stream: .purchases, entries: [first], completeBefore: [:], aligned: false), rules: rules)
+        let queue = try DatabaseQueue(path: database.path)
+        let stored = try await queue.read { db in try Data.fetchOne(db, sql: "SELECT content FROM processed_events WHERE event_id = '7'") }
+        #expect(stored?.count == DeploymentKey.contentFingerprintLength)
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE processed_events SET content = ? WHERE event_id = '7'", arguments: [Data(key.legacyFingerprint(first.event))])
+        }
+        try await queue.close()
+        let again = try await store.apply(InputBatch(stream: .purchases, entries: [bought("7", "A", offset: 2)], completeBefore: [:], aligned: false), rules: rules)
+        #expect(again.duplicates == 1 && again.conflicts.isEmpty)
+        let changed = try await store.apply(
+            InputBatch(stream: .purchases, entries: [bought("7", "A", amount: "11", offset: 3)], completeBefore: [:], aligned: false), rules: rules)
+        #expect(changed.conflicts.map(\.offset) == [3])
+    }
+}

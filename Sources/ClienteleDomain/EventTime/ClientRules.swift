@@ -95,9 +95,10 @@ public enum StaleTasks {
 
     public static func enforce(_ effects: [ClientEffect], before cutoff: Timestamp?) -> [ClientEffect] {
         guard let cutoff else { return effects }
-        return effects.map { effect in
-            if case .task(let task) = effect, task.createdAt < cutoff { return .taskSuppressed(task, reason: reason) }
-            return effect
+        var effects = effects
+        for index in effects.indices {
+            if case .task(let task) = effects[index], task.createdAt < cutoff { effects[index] = .taskSuppressed(task, reason: reason) }
         }
+        return effects
     }
 }
