@@ -44,6 +44,8 @@ struct EventContentTests {
         vary { $0.qualification = Qualification(budget: true) }
         vary { $0.qualification = Qualification(budget: false) }
         vary { $0.qualification = Qualification(authority: true) }
+        vary { $0.qualification = Qualification(need: true) }
+        vary { $0.qualification = Qualification(need: false) }
         vary { $0.qualification = Qualification(timing: true) }
         return variants
     }

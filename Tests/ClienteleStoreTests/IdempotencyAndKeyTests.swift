@@ -102,7 +102,7 @@ struct IdempotencyAndKeyTests {
     func legacyContentFingerprints() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
-        let key = DeploymentKey.random()
+        let key = try DeploymentKey(bytes: Array(0..<32))
         let store = try SQLiteClientStore(path: database.path, key: .key(key))
         let rules = ClientRules()
         let first = bought("7", "A", offset: 1)
@@ -111,7 +111,7 @@ struct IdempotencyAndKeyTests {
         let stored = try await queue.read { db in try Data.fetchOne(db, sql: "SELECT content FROM processed_events WHERE event_id = '7'") }
         #expect(stored?.count == DeploymentKey.contentFingerprintLength)
         try await queue.write { db in
-            try db.execute(sql: "UPDATE processed_events SET content = ? WHERE event_id = '7'", arguments: [Data(key.legacyFingerprint(first.event))])
+            try db.execute(sql: "UPDATE processed_events SET content = ? WHERE event_id = '7'", arguments: [Data(Self.bytes(hex: Self.legacyFingerprint))])
         }
         try await queue.close()
         let again = try await store.apply(InputBatch(stream: .purchases, entries: [bought("7", "A", offset: 2)], completeBefore: [:], aligned: false), rules: rules)
@@ -119,5 +119,26 @@ struct IdempotencyAndKeyTests {
         let changed = try await store.apply(
             InputBatch(stream: .purchases, entries: [bought("7", "A", amount: "11", offset: 3)], completeBefore: [:], aligned: false), rules: rules)
         #expect(changed.conflicts.map(\.offset) == [3])
+    }
+
+    // Computed apart from the code under test (Python's hmac) for the key 00 01 … 1f and the purchase
+    // "7" of client "A", 10 EUR at 2026-01-01T00:00:00Z: HMAC-SHA-256 of its contract JSON
+    // `{"eventId":"7","clientId":"A","occurredAt":"2026-01-01T00:00:00Z","amount":10.00,"currency":"EUR"}`,
+    // 16 bytes; and of "clientele event content v2\0" followed by its field encoding, 20 bytes.
+    static let legacyFingerprint = "85248cf9d1a9c57ecdc8e0bcc31ee1ec"
+    static let contentFingerprint = "94c119104ecaa081fb041cc14c7d1581de34925b"
+
+    static func bytes(hex: String) -> [UInt8] {
+        let digits = Array(hex.utf8)
+        return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+    }
+
+    @Test("content fingerprints are what an independent HMAC-SHA-256 gives: a record written today is recognized by every later release")
+    func pinnedFingerprints() throws {
+        let key = try DeploymentKey(bytes: Array(0..<32))
+        let event = bought("7", "A", offset: 1).event
+        #expect(key.contentFingerprints(of: [event]) == [Self.bytes(hex: Self.contentFingerprint)])
+        #expect(key.legacyFingerprint(event) == Self.bytes(hex: Self.legacyFingerprint))
+        #expect(DeploymentKey.random().contentFingerprints(of: [event]) != key.contentFingerprints(of: [event]))
     }
 }
