@@ -322,46 +322,6 @@ public final class SQLiteClientStore: ClientStore {
 
     struct PurchaseDayKey: Hashable { var clientId: String; var day: Int }
 
-    /// Among events whose id was seen before on this stream, those whose content differs from the
-    /// first one's: not applied, and named with where the first was read.
-    private static func conflicts(
-        among indices: [Int], of batch: InputBatch, fingerprints: [[UInt8]], key: DeploymentKey, in db: Database
-    ) throws -> [ConflictingDuplicate] {
-        var first: [String: (content: [UInt8], partition: Int32, offset: Int64)] = [:]
-        let ids = Array(Set(indices.map { batch.entries[$0].event.eventId }))
-        try forEachChunk(of: ids) { chunk in
-            let statement = try db.cachedStatement(sql: """
-                SELECT event_id, content, source_partition, source_offset FROM processed_events
-                WHERE stream = ? AND event_id IN (\(placeholders(chunk.count)))
-                """)
-            for row in try Row.fetchAll(statement, arguments: StatementArguments([batch.stream.rawValue] + Array(chunk))) {
-                first[row[0]] = (Array(row[1] as Data), row[2], row[3])
-            }
-        }
-        return indices.compactMap { index in
-            let entry = batch.entries[index]
-            guard let original = first[entry.event.eventId],
-                  original.content != (original.content.count == DeploymentKey.contentFingerprintLength
-                                       ? fingerprints[index] : key.legacyFingerprint(entry.event)),
-                  !(original.partition == entry.partition && original.offset == entry.offset) else { return nil }
-            return ConflictingDuplicate(
-                stream: batch.stream, eventId: entry.event.eventId, partition: entry.partition, offset: entry.offset,
-                firstPartition: original.partition, firstOffset: original.offset)
-        }
-    }
-
-    /// The ids among `ids` recorded before records were kept per stream.
-    private static func recordedBeforeStreams(_ ids: [String], in db: Database) throws -> Set<String> {
-        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM processed_events_legacy)")) == true else { return [] }
-        var found = Set<String>()
-        try forEachChunk(of: ids) { chunk in
-            let statement = try db.cachedStatement(sql:
-                "SELECT event_id FROM processed_events_legacy WHERE event_id IN (\(placeholders(chunk.count)))")
-            found.formUnion(try String.fetchAll(statement, arguments: StatementArguments(Array(chunk))))
-        }
-        return found
-    }
-
     private static func upsert(_ states: [ClientState], in db: Database) throws {
         try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db,
                        values: ClientRows.values(for:))
@@ -397,46 +357,6 @@ public final class SQLiteClientStore: ClientStore {
         try insertRows(order, "INSERT INTO purchase_days (day, client_id, amount)", columns: 3,
                        suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount", in: db) {
             [$0.day, $0.clientId, amounts[$0]!.units]
-        }
-    }
-
-    /// The ids among `clientIds` that belong to erased clients (matched by keyed hash).
-    private static func erasedClients(among clientIds: Set<String>, key: DeploymentKey, in db: Database) throws -> Set<String> {
-        // Most stores have erased nobody, or nobody lately: skip hashing every id then.
-        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM erased_clients)")) == true else {
-            return []
-        }
-        let byHash = Dictionary(clientIds.map { (key.erasureHash(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
-        var erased = Set<String>()
-        try forEachChunk(of: Array(byHash.keys)) { chunk in
-            let statement = try db.cachedStatement(sql:
-                "SELECT client_hash FROM erased_clients WHERE client_hash IN (\(placeholders(chunk.count)))")
-            for hash in try String.fetchAll(statement, arguments: StatementArguments(chunk)) {
-                if let id = byHash[hash] { erased.insert(id) }
-            }
-        }
-        return erased
-    }
-
-    /// Removes every row that holds an erased client's id, remembers only the id's keyed hash, and
-    /// queues a tombstone for `client-status` (after any of their messages still unpublished,
-    /// which are dropped).
-    private static func erase(_ erasures: [(clientId: String, at: Timestamp, causedBy: String)], key: DeploymentKey, in db: Database) throws {
-        for erasure in erasures {
-            let id = erasure.clientId
-            for table in ["clients", "tasks", "suppressed_tasks", "status_changes", "purchase_days"] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE client_id = ?", arguments: [id])
-            }
-            try db.execute(sql: "DELETE FROM outbox WHERE message_key = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM waiting_events WHERE client_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM unreadable_waiting_events WHERE client_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM converted_purchases WHERE client_id = ?", arguments: [id])
-            try db.execute(sql: """
-                INSERT INTO erased_clients (client_hash, erased_at, keyed) VALUES (?, ?, 1)
-                ON CONFLICT (client_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at), keyed = 1
-                """, arguments: [key.erasureHash(of: id), erasure.at.millisecondsSinceEpoch])
-            try db.execute(sql: "INSERT INTO outbox (topic, message_key, payload, message_id) VALUES (?, ?, NULL, ?)",
-                           arguments: [OutputTopic.clientStatus, id, StableID.make("tombstone", id, erasure.causedBy)])
         }
     }
 
@@ -494,111 +414,6 @@ public final class SQLiteClientStore: ClientStore {
         try insertRows(outbox, "INSERT INTO outbox (topic, message_key, payload, message_id)", columns: 4, in: db) {
             [$0.topic, $0.key, Data($0.payload), $0.id]
         }
-    }
-
-    /// Writes `rows` with multi-row statements of ``rowsPerStatement`` rows:
-    /// `PREFIX VALUES (…),(…) SUFFIX`, each row's `columns` values given by `values`.
-    static func insertRows<Item>(
-        _ rows: [Item], _ prefix: String, columns: Int, suffix: String = "", in db: Database,
-        values: (Item) -> [(any DatabaseValueConvertible)?]
-    ) throws {
-        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, values: values) { statement, arguments in
-            try statement.execute(arguments: arguments)
-        }
-    }
-
-    /// The same, for a `suffix` ending in `RETURNING <text column>`: the values it returned.
-    static func insertRowsReturningIds<Item>(
-        _ rows: [Item], _ prefix: String, columns: Int, suffix: String, in db: Database,
-        values: (Item) -> [(any DatabaseValueConvertible)?]
-    ) throws -> [String] {
-        var returned: [String] = []
-        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, values: values) { statement, arguments in
-            returned += try String.fetchAll(statement, arguments: arguments)
-        }
-        return returned
-    }
-
-    private static func forEachStatement<Item>(
-        _ rows: [Item], _ prefix: String, columns: Int, suffix: String, in db: Database,
-        values: (Item) -> [(any DatabaseValueConvertible)?], run: (Statement, StatementArguments) throws -> Void
-    ) throws {
-        try forEachChunk(of: rows) { chunk in
-            let statement = try db.cachedStatement(sql: insertSQL(prefix, columns: columns, rows: chunk.count, suffix: suffix))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            arguments.reserveCapacity(chunk.count * columns)
-            for row in chunk { arguments += values(row) }
-            try run(statement, StatementArguments(arguments))
-        }
-    }
-
-    static func forEachChunk<T>(of items: [T], _ body: (ArraySlice<T>) throws -> Void) throws {
-        var start = 0
-        while start < items.count {
-            let end = min(start + rowsPerStatement, items.count)
-            try body(items[start..<end])
-            start = end
-        }
-    }
-
-    static func placeholders(_ count: Int) -> String {
-        Array(repeating: "?", count: count).joined(separator: ",")
-    }
-
-    /// `PREFIX VALUES (?,…),(?,…) SUFFIX` for `rows` rows of `columns` values.
-    static func insertSQL(_ prefix: String, columns: Int, rows: Int, suffix: String) -> String {
-        let row = "(" + placeholders(columns) + ")"
-        return prefix + " VALUES " + Array(repeating: row, count: rows).joined(separator: ",") + " " + suffix
-    }
-
-    public func acquireRelayLease(holder: String, for duration: Duration) async throws -> Bool {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let expires = now + duration.components.seconds * 1000
-        return try await pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO relay_lease (name, holder, expires_at) VALUES ('outbox', ?, ?)
-                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                WHERE relay_lease.holder = excluded.holder OR relay_lease.expires_at < ?
-                """, arguments: [holder, expires, now])
-            return db.changesCount == 1
-        }
-    }
-
-    public func releaseRelayLease(holder: String) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM relay_lease WHERE name = 'outbox' AND holder = ?", arguments: [holder])
-        }
-    }
-
-    public func pendingOutbox(limit: Int) async throws -> [OutboxMessage] {
-        try await pool.read { db in
-            let statement = try db.cachedStatement(sql:
-                "SELECT id, topic, message_key, payload, message_id FROM outbox ORDER BY id LIMIT ?")
-            return try Row.fetchAll(statement, arguments: [limit]).map { row in
-                OutboxMessage(
-                    id: row[0], topic: row[1], key: row[2],
-                    payload: (row[3] as Data?).map { Array($0) }, messageId: row[4])
-            }
-        }
-    }
-
-    public func markPublished(_ ids: [Int64]) async throws {
-        guard let low = ids.min(), let high = ids.max() else { return }
-        let publishedTombstones = try await pool.write { db in
-            let tombstones = try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE id BETWEEN ? AND ? AND payload IS NULL",
-                                              arguments: [low, high]) ?? 0
-            if high - low + 1 == Int64(ids.count) {
-                // A contiguous run (the usual case: the relay reads rows in id order): one statement.
-                try db.execute(sql: "DELETE FROM outbox WHERE id BETWEEN ? AND ?", arguments: [low, high])
-            } else {
-                let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
-                for id in ids { try delete.execute(arguments: [id]) }
-            }
-            return tombstones > 0
-        }
-        // An erased client's id was in the outbox until now: flush the WAL into the (zeroed)
-        // main file and truncate it, so no copy of the id is left in either file.
-        if publishedTombstones { try await purgeWriteAheadLog() }
     }
 
     /// Copies the WAL into the database file (a passive checkpoint on a connection of its own:

@@ -1,0 +1,56 @@
+import ClienteleDomain
+import Foundation
+import GRDB
+
+/// The outbox relay's side of the store: one lease holder publishes, in order per client.
+extension SQLiteClientStore {
+    public func acquireRelayLease(holder: String, for duration: Duration) async throws -> Bool {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let expires = now + duration.components.seconds * 1000
+        return try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO relay_lease (name, holder, expires_at) VALUES ('outbox', ?, ?)
+                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                WHERE relay_lease.holder = excluded.holder OR relay_lease.expires_at < ?
+                """, arguments: [holder, expires, now])
+            return db.changesCount == 1
+        }
+    }
+
+    public func releaseRelayLease(holder: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM relay_lease WHERE name = 'outbox' AND holder = ?", arguments: [holder])
+        }
+    }
+
+    public func pendingOutbox(limit: Int) async throws -> [OutboxMessage] {
+        try await pool.read { db in
+            let statement = try db.cachedStatement(sql:
+                "SELECT id, topic, message_key, payload, message_id FROM outbox ORDER BY id LIMIT ?")
+            return try Row.fetchAll(statement, arguments: [limit]).map { row in
+                OutboxMessage(
+                    id: row[0], topic: row[1], key: row[2],
+                    payload: (row[3] as Data?).map { Array($0) }, messageId: row[4])
+            }
+        }
+    }
+
+    public func markPublished(_ ids: [Int64]) async throws {
+        guard let low = ids.min(), let high = ids.max() else { return }
+        let publishedTombstones = try await pool.write { db in
+            let tombstones = try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE id BETWEEN ? AND ? AND payload IS NULL",
+                                              arguments: [low, high]) ?? 0
+            if high - low + 1 == Int64(ids.count) {
+                // A contiguous run (the usual case: the relay reads rows in id order): one statement.
+                try db.execute(sql: "DELETE FROM outbox WHERE id BETWEEN ? AND ?", arguments: [low, high])
+            } else {
+                let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
+                for id in ids { try delete.execute(arguments: [id]) }
+            }
+            return tombstones > 0
+        }
+        // An erased client's id was in the outbox until now: flush the WAL into the (zeroed)
+        // main file and truncate it, so no copy of the id is left in either file.
+        if publishedTombstones { try await purgeWriteAheadLog() }
+    }
+}
