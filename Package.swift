@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0" ..< "5.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // librdkafka, the system C library (Debian: librdkafka-dev). Only ClienteleKafka imports it.
@@ -35,13 +36,17 @@ let package = Package(
             name: "ClienteleKafka",
             dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]
         ),
-        // Client store: SQLite (GRDB) now, PostgreSQL behind the same protocol later.
+        // Client store: one contract (ClientStore), two backends — SQLite (GRDB), the embedded
+        // default, and PostgreSQL (postgres-nio), for worker replicas on several hosts.
         .target(
             name: "ClienteleStore",
             dependencies: [
                 "ClienteleDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Worker runtime: consume → process → commit, dead letters, outbox relay, config, shutdown.
@@ -81,7 +86,9 @@ let package = Package(
         ),
         .testTarget(name: "ClienteleDomainTests", dependencies: ["ClienteleDomain", "ClienteleWorkload"], exclude: ["Fixtures"]),
         .testTarget(name: "ClienteleKafkaTests", dependencies: ["ClienteleKafka"]),
-        .testTarget(name: "ClienteleStoreTests", dependencies: ["ClienteleStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ClienteleStoreTests", dependencies: [
+            "ClienteleStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime", "ClienteleWorkload"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ClienteleKafka", "ClienteleStore", "ClienteleWorkload"]),
     ]

@@ -7,6 +7,10 @@ import ClienteleDomain
 /// and ``markPublished(_:)``, so a backend that locks rows (`SELECT … FOR UPDATE`) and claims
 /// outbox rows (`SKIP LOCKED`) fits without changing them.
 public protocol ClientStore: Sendable {
+    /// Waits until the store can be used (PostgreSQL: reachable, migrated, the key checked),
+    /// throwing what stops it; SQLite is ready once opened.
+    func waitUntilReady() async throws
+
     /// Applies a batch read from one input stream, in one transaction, in event-time order with
     /// the other stream.
     ///
@@ -133,6 +137,8 @@ public struct StoredModel: Sendable, Equatable {
 }
 
 extension ClientStore {
+    public func waitUntilReady() async throws {}
+
     /// Applies purchases as read, in the order given, without waiting for the contact stream (for
     /// tools and tests).
     public func apply(_ events: [PurchaseEvent], rules: ClientRules, newestEventTimes: [String: Timestamp] = [:]) async throws -> BatchOutcome {

@@ -3,7 +3,7 @@ import ClienteleStore
 import Foundation
 import Testing
 
-@Suite("Churn reviews in the SQLite store")
+@Suite("Churn reviews in the store (SQLite and PostgreSQL)")
 struct ChurnReviewTests {
     static let origin = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!
     static func day(_ n: Int) -> Timestamp { origin.adding(seconds: Int64(n) * 86_400) }
@@ -19,9 +19,9 @@ struct ChurnReviewTests {
         }
     }
 
-    @Test("a sweep reviews only the due clients, once, and writes statuses, churn-risk events and tasks to the outbox")
-    func sweepReadsOnlyDueClients() async throws {
-        let database = try TemporaryDatabase()
+    @Test("a sweep reviews only the due clients, once, and writes statuses, churn-risk events and tasks to the outbox", arguments: StoreBackend.allCases)
+    func sweepReadsOnlyDueClients(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         _ = try await store.apply(
@@ -52,9 +52,9 @@ struct ChurnReviewTests {
         #expect(b.state.nextReviewAt == nil)
     }
 
-    @Test("two reviewers on one file never review a client twice")
-    func concurrentReviewers() async throws {
-        let database = try TemporaryDatabase()
+    @Test("two reviewers on one file never review a client twice", arguments: StoreBackend.allCases)
+    func concurrentReviewers(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let events = (0..<2000).map { purchase("p\($0)", client: "C\($0)", day: $0 % 20) }
@@ -82,9 +82,9 @@ struct ChurnReviewTests {
         }
     }
 
-    @Test("the cooldown counts the tasks already in the store")
-    func cooldown() async throws {
-        let database = try TemporaryDatabase()
+    @Test("the cooldown counts the tasks already in the store", arguments: StoreBackend.allCases)
+    func cooldown(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         _ = try await store.apply([purchase("1", client: "A", day: 0)], rules: rules)
@@ -98,9 +98,9 @@ struct ChurnReviewTests {
         #expect(kinds.filter { $0 == .retentionOffer }.count == 1)
     }
 
-    @Test("rescheduling recomputes review times; the event clock is the oldest partition's newest event")
-    func rescheduleAndClock() async throws {
-        let database = try TemporaryDatabase()
+    @Test("rescheduling recomputes review times; the event clock is the oldest partition's newest event", arguments: StoreBackend.allCases)
+    func rescheduleAndClock(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let events = (0..<25).map { purchase("p\($0)", client: String(format: "C%02d", $0), day: $0) }

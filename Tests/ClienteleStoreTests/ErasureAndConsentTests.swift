@@ -27,13 +27,13 @@ func databaseFiles(at path: String, bytes: [UInt8]) -> Bool {
     }
 }
 
-@Suite("erasure and consent in the SQLite store")
+@Suite("erasure and consent in the store")
 struct ErasureAndConsentTests {
     @Test("an erasure removes every trace of the client from the file, queues a tombstone, and replays stay ignored")
     func erasure() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
-        let store = try database.open()
+        let store = try database.openSQLite()
         let secretId = "client-jane.doe@example.com"
         _ = try await store.apply([purchase("p1", client: secretId, day: 0), purchase("p2", client: secretId, day: 1),
                                    purchase("p3", client: "keep", day: 1)], rules: clientRules)
@@ -73,9 +73,9 @@ struct ErasureAndConsentTests {
         #expect(summary.clients == 1)
     }
 
-    @Test("events after an erasure in the same batch are ignored")
-    func erasureMidBatch() async throws {
-        let database = try TemporaryDatabase()
+    @Test("events after an erasure in the same batch are ignored", arguments: StoreBackend.allCases)
+    func erasureMidBatch(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let outcome = try await store.apply([
@@ -90,9 +90,9 @@ struct ErasureAndConsentTests {
         #expect(try await store.pendingOutbox(limit: 10).map { $0.payload == nil } == [true])
     }
 
-    @Test("marketing tasks without consent are recorded as suppressed, service tasks still go out")
-    func suppressedTasks() async throws {
-        let database = try TemporaryDatabase()
+    @Test("marketing tasks without consent are recorded as suppressed, service tasks still go out", arguments: StoreBackend.allCases)
+    func suppressedTasks(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         _ = try await store.apply([contact("w", .consentWithdrawn, client: "C", day: 0)], rules: clientRules)

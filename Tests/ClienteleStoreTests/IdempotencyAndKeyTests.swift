@@ -4,7 +4,7 @@ import Foundation
 import GRDB
 import Testing
 
-@Suite("SQLite store: idempotency per stream and content; the deployment key")
+@Suite("Store: idempotency per stream and content; the deployment key")
 struct IdempotencyAndKeyTests {
     static let start = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!
 
@@ -13,9 +13,9 @@ struct IdempotencyAndKeyTests {
                                              currency: Currency(code: "EUR")!)), partition: 3, offset: offset)
     }
 
-    @Test("the same id on the other stream is another event; on the same stream with other content it is a conflict, with the same content a duplicate")
-    func perStreamAndContent() async throws {
-        let database = try TemporaryDatabase()
+    @Test("the same id on the other stream is another event; on the same stream with other content it is a conflict, with the same content a duplicate", arguments: StoreBackend.allCases)
+    func perStreamAndContent(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let rules = ClientRules()
@@ -35,9 +35,9 @@ struct IdempotencyAndKeyTests {
         #expect(try await store.client(id: "A", recent: 1)?.state.totalAmount == Money(jsonNumber: "10"))
     }
 
-    @Test("an event the rules refuse when applied is not applied, and its record goes so that it can be sent again once fixed")
-    func refusedWhenApplied() async throws {
-        let database = try TemporaryDatabase()
+    @Test("an event the rules refuse when applied is not applied, and its record goes so that it can be sent again once fixed", arguments: StoreBackend.allCases)
+    func refusedWhenApplied(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let rules = ClientRules()
@@ -62,11 +62,11 @@ struct IdempotencyAndKeyTests {
     func keyIdentity() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
-        let first = try database.open()
+        let first = try database.openSQLite()
         #expect(first.createdKeyFile == database.path + ".key")
         let attributes = try FileManager.default.attributesOfItem(atPath: database.path + ".key")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-        let second = try database.open()
+        let second = try database.openSQLite()
         #expect(second.createdKeyFile == nil)
         do {
             _ = try SQLiteClientStore(path: database.path, key: .key(DeploymentKey.random()))

@@ -3,20 +3,6 @@ import ClienteleStore
 import Foundation
 import Testing
 
-/// A fresh SQLite file in a temporary folder, removed afterwards.
-struct TemporaryDatabase {
-    let directory: String
-    var path: String { directory + "/test.sqlite" }
-
-    init() throws {
-        directory = NSTemporaryDirectory() + "clientele-store-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    func open() throws -> SQLiteClientStore { try SQLiteClientStore(path: path) }
-    func remove() { try? FileManager.default.removeItem(atPath: directory) }
-}
-
 func purchase(_ id: String, client: String, day: Int, amount: String = "10") -> PurchaseEvent {
     PurchaseEvent(
         eventId: id, clientId: client,
@@ -27,11 +13,11 @@ func purchase(_ id: String, client: String, day: Int, amount: String = "10") -> 
 let rules = PurchaseRules()
 let clientRules = ClientRules()
 
-@Suite("SQLite client store")
+@Suite("Client store contract (SQLite and PostgreSQL)")
 struct StoreTests {
-    @Test("a batch updates clients and writes status changes, tasks and outbox rows together")
-    func applyBatch() async throws {
-        let database = try TemporaryDatabase()
+    @Test("a batch updates clients and writes status changes, tasks and outbox rows together", arguments: StoreBackend.allCases)
+    func applyBatch(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let outcome = try await store.apply(
@@ -52,9 +38,9 @@ struct StoreTests {
         #expect(try await store.pendingOutbox(limit: 100).count == 3)
     }
 
-    @Test("an event applied twice, in the same batch or a later one, counts once")
-    func idempotency() async throws {
-        let database = try TemporaryDatabase()
+    @Test("an event applied twice, in the same batch or a later one, counts once", arguments: StoreBackend.allCases)
+    func idempotency(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let first = try await store.apply([purchase("p1", client: "A", day: 0), purchase("p1", client: "A", day: 0)], rules: clientRules)
@@ -70,9 +56,9 @@ struct StoreTests {
         #expect(summary.outboxBacklog == 2)
     }
 
-    @Test("two connections updating the same client at once lose no update")
-    func concurrentWriters() async throws {
-        let database = try TemporaryDatabase()
+    @Test("two connections updating the same client at once lose no update", arguments: StoreBackend.allCases)
+    func concurrentWriters(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let one = try database.open()
         let two = try database.open()
@@ -94,9 +80,9 @@ struct StoreTests {
         #expect(client.state.totalAmount == Money(jsonNumber: "1000"))
     }
 
-    @Test("only one relay holds the outbox lease until it expires")
-    func relayLease() async throws {
-        let database = try TemporaryDatabase()
+    @Test("only one relay holds the outbox lease until it expires", arguments: StoreBackend.allCases)
+    func relayLease(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         #expect(try await store.acquireRelayLease(holder: "a", for: .seconds(30)))
@@ -107,9 +93,9 @@ struct StoreTests {
         #expect(try await store.acquireRelayLease(holder: "b", for: .seconds(30)))
     }
 
-    @Test("the file survives a reopen with its data, migrations are not re-run")
-    func reopen() async throws {
-        let database = try TemporaryDatabase()
+    @Test("the file survives a reopen with its data, migrations are not re-run", arguments: StoreBackend.allCases)
+    func reopen(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         do {
             let store = try database.open()
@@ -120,14 +106,14 @@ struct StoreTests {
         #expect(try await again.client(id: "nobody", recent: 5) == nil)
     }
 
-    @Test("two workers opening a fresh file at the same moment both migrate it without error")
-    func concurrentMigration() async throws {
+    @Test("two workers opening a fresh file at the same moment both migrate it without error", arguments: StoreBackend.allCases)
+    func concurrentMigration(backend: StoreBackend) async throws {
         for _ in 0..<10 {
-            let database = try TemporaryDatabase()
+            let database = try await TemporaryDatabase.make(backend)
             defer { database.remove() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<3 {
-                    group.addTask { _ = try database.open() }
+                    group.addTask { try await database.open().waitUntilReady() }
                 }
                 try await group.waitForAll()
             }
@@ -135,9 +121,9 @@ struct StoreTests {
         }
     }
 
-    @Test("per-day purchase totals on the client match the recorded purchase days, whatever the order")
-    func purchaseDayTotals() async throws {
-        let database = try TemporaryDatabase()
+    @Test("per-day purchase totals on the client match the recorded purchase days, whatever the order", arguments: StoreBackend.allCases)
+    func purchaseDayTotals(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         // Day 10 twice (merged), day 3 late (becomes the first day), day 20; a refund changes nothing.
@@ -179,8 +165,8 @@ struct DatabaseURLTests {
         ("sqlite:clientele.sqlite", "sqlite:clientele.sqlite?synchronous=full"),
         ("sqlite:///var/lib/c.db", "sqlite:/var/lib/c.db?synchronous=full"),
         ("sqlite:data.db?synchronous=normal", "sqlite:data.db?synchronous=normal"),
-        ("postgres://app:secret@db:5433/clientele", "postgres://app:<redacted>@db:5433/clientele"),
-        ("postgresql://app@localhost/c", "postgres://app@localhost:5432/c"),
+        ("postgres://app:secret@db:5433/clientele", "postgres://app:<redacted>@db:5433/clientele?sslmode=prefer"),
+        ("postgresql://app@localhost/c?sslmode=verify-full", "postgres://app@localhost:5432/c?sslmode=verify-full"),
     ])
     func valid(text: String, normalized: String) throws {
         #expect(try DatabaseURL(parsing: text).description == normalized)
@@ -188,7 +174,7 @@ struct DatabaseURLTests {
 
     @Test("invalid URLs say what to fix", arguments: [
         "mysql://x", "sqlite:", "sqlite::memory:", "sqlite:x.db?journal=off", "postgres://localhost/db",
-        "postgres://u@host:99999/db", "postgres://u@host:5432/", "",
+        "postgres://u@host:99999/db", "postgres://u@host:5432/", "", "postgres://u@h/db?sslmode=allow", "postgres://u@h/db?ssl=true",
     ])
     func invalid(text: String) {
         #expect {
@@ -198,12 +184,46 @@ struct DatabaseURLTests {
         }
     }
 
-    @Test("a PostgreSQL URL is refused clearly until that backend ships")
-    func postgresNotYet() throws {
+    @Test("a PostgreSQL store needs the deployment key given: workers on several hosts share it")
+    func postgresNeedsKey() throws {
         #expect {
             _ = try StoreOpener.open(try DatabaseURL(parsing: "postgres://u:p@localhost/db"))
         } throws: { error in
-            (error as? StoreError)?.code == .unsupportedBackend
+            (error as? StoreError)?.code == .invalidKey && "\(error)".contains("CLIENTELE_ERASURE_KEY_FILE")
         }
+    }
+
+    @Test("sslmode and sslrootcert are read; anything else is refused by name", arguments: [
+        ("postgres://u@h/db?sslmode=require", DatabaseURL.SSLMode.require),
+        ("postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem", .verifyFull),
+        ("postgres://u@h/db?sslmode=disable", .disable),
+        ("postgres://u@h/db", .prefer),
+    ])
+    func sslModes(text: String, mode: DatabaseURL.SSLMode) throws {
+        guard case .postgres(let location) = try DatabaseURL(parsing: text) else { Issue.record("not PostgreSQL"); return }
+        #expect(location.sslMode == mode)
+    }
+
+    @Test("a percent-encoded password is decoded and never shown")
+    func encodedPassword() throws {
+        let url = try DatabaseURL(parsing: "postgres://app:p%40ss%3Aword@db/c")
+        guard case .postgres(let location) = url else { Issue.record("not PostgreSQL"); return }
+        #expect(location.password == "p@ss:word")
+        #expect(!url.description.contains("p@ss") && !url.description.contains("word"))
+    }
+
+    @Test("the password can come from DATABASE_PASSWORD_FILE, not from both places")
+    func passwordFile() throws {
+        let file = NSTemporaryDirectory() + "clientele-password-\(UUID().uuidString)"
+        try "s3cret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        guard case .postgres(let location) = try DatabaseURL(parsing: "postgres://app@db/c").withPassword(fromFile: file) else {
+            Issue.record("not PostgreSQL")
+            return
+        }
+        #expect(location.password == "s3cret")
+        #expect(throws: StoreError.self) { try DatabaseURL(parsing: "postgres://app:x@db/c").withPassword(fromFile: file) }
+        #expect(throws: StoreError.self) { try DatabaseURL(parsing: "sqlite:x.db").withPassword(fromFile: file) }
+        #expect(throws: StoreError.self) { try DatabaseURL(parsing: "postgres://app@db/c").withPassword(fromFile: file + ".missing") }
     }
 }

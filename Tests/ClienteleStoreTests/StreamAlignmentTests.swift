@@ -4,7 +4,7 @@ import Foundation
 import GRDB
 import Testing
 
-@Suite("SQLite store: events applied in event-time order across the two streams")
+@Suite("Store: events applied in event-time order across the two streams")
 struct StreamAlignmentTests {
     static let start = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!
     static func day(_ n: Double) -> Timestamp { start.adding(seconds: Int64(n * 86_400)) }
@@ -28,9 +28,9 @@ struct StreamAlignmentTests {
 
     let rules = ClientRules()
 
-    @Test("a purchase waits until the contact stream has passed its time, then finds the withdrawal made before it")
-    func purchaseWaitsForWithdrawal() async throws {
-        let database = try TemporaryDatabase()
+    @Test("a purchase waits until the contact stream has passed its time, then finds the withdrawal made before it", arguments: StoreBackend.allCases)
+    func purchaseWaitsForWithdrawal(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         // The purchase-worker is first: nothing is known of the contacts yet.
@@ -52,9 +52,9 @@ struct StreamAlignmentTests {
         #expect(again.duplicates == 1 && again.accepted == 0)
     }
 
-    @Test("contacts read far ahead wait for the purchases; a prospect who had bought gets no follow-up")
-    func contactsAheadWait() async throws {
-        let database = try TemporaryDatabase()
+    @Test("contacts read far ahead wait for the purchases; a prospect who had bought gets no follow-up", arguments: StoreBackend.allCases)
+    func contactsAheadWait(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let hot = Qualification(budget: true, authority: true, need: true)
@@ -80,9 +80,9 @@ struct StreamAlignmentTests {
         #expect(outbox.map(\.topic) == ["client-status", "follow-up-tasks", "client-status"])
     }
 
-    @Test("a long-waiting backlog is released in bounded transactions, in order, never overtaken by newer events")
-    func releaseLimit() async throws {
-        let database = try TemporaryDatabase()
+    @Test("a long-waiting backlog is released in bounded transactions, in order, never overtaken by newer events", arguments: StoreBackend.allCases)
+    func releaseLimit(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let purchases = (0..<10).map { bought("p\($0)", "C\($0 % 3)", day: Double($0), offset: Int64($0)) }
@@ -106,9 +106,9 @@ struct StreamAlignmentTests {
         #expect(c1.recentTasks.first { $0.kind == .complaintFollowUp }?.priority == .high)
     }
 
-    @Test("an erasure is applied at once and removes the client's waiting events")
-    func erasureAtOnce() async throws {
-        let database = try TemporaryDatabase()
+    @Test("an erasure is applied at once and removes the client's waiting events", arguments: StoreBackend.allCases)
+    func erasureAtOnce(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         _ = try await store.apply(batch(.purchases, [bought("p1", "jane@example.com", day: 1, offset: 0),
@@ -123,9 +123,9 @@ struct StreamAlignmentTests {
         #expect(try await store.client(id: "other", recent: 1)?.state.purchaseCount == 1)
     }
 
-    @Test("completeness is recorded per partition, only raised; an event read behind it is late; the frontier is the least complete")
-    func progressAndLateness() async throws {
-        let database = try TemporaryDatabase()
+    @Test("completeness is recorded per partition, only raised; an event read behind it is late; the frontier is the least complete", arguments: StoreBackend.allCases)
+    func progressAndLateness(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         _ = try await store.apply(batch(.contacts, [], complete: [0: 50, 1: 50]), rules: rules)
@@ -140,9 +140,9 @@ struct StreamAlignmentTests {
         #expect(try await store.streamFrontier(partitions: 2) == Self.day(10))
     }
 
-    @Test("without alignment every event is applied when read")
-    func unaligned() async throws {
-        let database = try TemporaryDatabase()
+    @Test("without alignment every event is applied when read", arguments: StoreBackend.allCases)
+    func unaligned(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         var input = batch(.purchases, [bought("p1", "A", day: 10, offset: 0)], complete: [0: 10])
@@ -151,9 +151,9 @@ struct StreamAlignmentTests {
         #expect(outcome.held == 0 && outcome.tasks == 1)
     }
 
-    @Test("a churn review in a batch counts the tasks the store already holds, also after the batch created one")
-    func cooldownAcrossTheBatch() async throws {
-        let database = try TemporaryDatabase()
+    @Test("a churn review in a batch counts the tasks the store already holds, also after the batch created one", arguments: StoreBackend.allCases)
+    func cooldownAcrossTheBatch(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let quick = ClientRules(churn: ChurnPolicy(rules: RecencyRules(sector: SectorLimits(name: "q", atRiskAfterDays: 20, passiveAfterDays: 60)), models: nil))
@@ -172,9 +172,9 @@ struct StreamAlignmentTests {
         #expect(kinds.contains(.complaintFollowUp))
     }
 
-    @Test("the frontier stays before events already due but left waiting by a release limit")
-    func frontierBeforeDueWaiting() async throws {
-        let database = try TemporaryDatabase()
+    @Test("the frontier stays before events already due but left waiting by a release limit", arguments: StoreBackend.allCases)
+    func frontierBeforeDueWaiting(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
         defer { database.remove() }
         let store = try database.open()
         let purchases = (0..<6).map { bought("p\($0)", "C\($0)", day: Double($0), offset: Int64($0)) }

@@ -5,12 +5,7 @@ import GRDB
 /// Event time across the two input streams: each stream's completeness per partition, and the
 /// events that wait in the store until the other stream is complete up to them.
 enum SQLiteStreamAlignment {
-    /// An event with its place in event time.
-    struct Placed: Sendable {
-        var key: EventTimeKey
-        var partition: Int32
-        var event: InputEvent
-    }
+    typealias Placed = PlacedEvent
 
     /// What one batch's transaction applies and keeps waiting.
     struct Advance {

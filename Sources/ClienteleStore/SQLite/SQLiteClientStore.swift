@@ -209,7 +209,7 @@ public final class SQLiteClientStore: ClientStore {
         guard !due.isEmpty || !waiting.isEmpty else { return outcome }
 
         // 3. Erased clients stay erased: their events are ignored (and never wait).
-        var erased = try erasedClients(among: Set(due.map(\.event.clientId) + waiting.map(\.event.clientId)), key: key, in: db)
+        let erased = try erasedClients(among: Set(due.map(\.event.clientId) + waiting.map(\.event.clientId)), key: key, in: db)
         if !erased.isEmpty {
             let before = due.count + waiting.count
             due.removeAll { erased.contains($0.event.clientId) }
@@ -232,99 +232,41 @@ public final class SQLiteClientStore: ClientStore {
                 clients[state.clientId] = state
             }
         }
-        // The newest task of each kind: what this batch created, and for a client whose churn
-        // review falls due, what the store holds — loaded at once for the clients whose stored
+        // The newest task of each kind, for cooldowns: loaded at once for the clients whose stored
         // review time falls before one of their events here, later (once) for any other.
-        var lastTasks: [String: [FollowUpTask.Kind: Timestamp]] = [:]
-        var latestEvent: [String: Timestamp] = [:]
-        for entry in due { latestEvent[entry.event.clientId] = max(latestEvent[entry.event.clientId] ?? entry.key.occurredAt, entry.key.occurredAt) }
-        let reviewedSoon = clients.values.filter { client in
-            guard let next = client.nextReviewAt, let latest = latestEvent[client.clientId] else { return false }
-            return next < latest
-        }.map(\.clientId)
-        var storedTasksLoaded = Set(reviewedSoon)
-        if !reviewedSoon.isEmpty { lastTasks = try newestTasks(of: reviewedSoon, in: db) }
-        // Purchase days added by this batch, not yet written (a late purchase may ask about them).
-        var daysAdded = Set<PurchaseDayKey>()
+        let reviewedSoon = BatchReduction.reviewedSoon(clients, by: due)
+        let lastTasks = reviewedSoon.isEmpty ? [:] : try newestTasks(of: reviewedSoon, in: db)
         let knownDay = try db.cachedStatement(sql: "SELECT 1 FROM purchase_days WHERE day = ? AND client_id = ?")
-        var effects: [ClientEffect] = []
-        var erasures: [(clientId: String, at: Timestamp, causedBy: String)] = []
-        for entry in due {
-            let event = entry.event
-            let clientId = event.clientId
-            guard !erased.contains(clientId) else {
-                outcome.ignoredForErasedClients += 1
-                continue
-            }
-            var client = clients[clientId] ?? ClientState(clientId: clientId)
-            if rules.needsReview(client, before: event), storedTasksLoaded.insert(clientId).inserted {
-                let stored = try newestTasks(of: [clientId], in: db)[clientId] ?? [:]
-                lastTasks[clientId] = (lastTasks[clientId] ?? [:]).merging(stored) { max($0, $1) }
-            }
-            var taskTimes = lastTasks[clientId] ?? [:]
-            var lookupError: (any Error)?
-            let caused = rules.apply(event, to: &client, lastTaskAt: &taskTimes) { day in
-                if daysAdded.contains(PurchaseDayKey(clientId: clientId, day: day)) { return true }
-                do {
-                    return try Int.fetchOne(knownDay, arguments: [day, clientId]) != nil
-                } catch {
-                    lookupError = error
-                    return true
-                }
-            }
-            if let lookupError { throw lookupError }
-            if !taskTimes.isEmpty { lastTasks[clientId] = taskTimes }
-            clients[clientId] = client
-            for effect in caused {
-                switch effect {
-                case .erased(let id, let at, let causedBy):
-                    erased.insert(id)
-                    erasures.append((id, at, causedBy))
-                    clients[id] = nil
-                case .purchaseDay(let id, let day, _):
-                    daysAdded.insert(PurchaseDayKey(clientId: id, day: day))
-                case .rejected(let eventId, let rejection):
-                    // Not applied: its record goes, so that the event can be sent again once fixed.
-                    try db.execute(sql: "DELETE FROM processed_events WHERE stream = ? AND event_id = ?",
-                                   arguments: [event.stream.rawValue, eventId])
-                    outcome.accepted -= 1
-                    outcome.rejected.append(RejectedEvent(
-                        stream: event.stream, partition: entry.partition, offset: entry.key.sequence, clientId: clientId,
-                        eventId: eventId, encoded: event.encoded, rejection: rejection))
-                default:
-                    break
-                }
-            }
-            effects += caused
+        var reduction = BatchReduction(clients: clients, erased: erased)
+        try reduction.run(
+            due, rules: rules, lastTasks: lastTasks, tasksLoaded: Set(reviewedSoon),
+            storedTasks: { clientId in try newestTasks(of: [clientId], in: db)[clientId] ?? [:] },
+            knownDay: { clientId, day in try Int.fetchOne(knownDay, arguments: [day, clientId]) != nil })
+        outcome.ignoredForErasedClients += reduction.ignoredForErasedClients
+        for rejected in reduction.rejected {
+            // Not applied: its record goes, so that the event can be sent again once fixed.
+            try db.execute(sql: "DELETE FROM processed_events WHERE stream = ? AND event_id = ?",
+                           arguments: [rejected.stream.rawValue, rejected.eventId])
         }
+        outcome.accepted -= reduction.rejected.count
+        outcome.rejected = reduction.rejected
 
-        // 5. Forget erased clients (their earlier effects in this batch too), then write the rest.
-        if !erasures.isEmpty {
-            try erase(erasures, key: key, in: db)
-            outcome.erasures = erasures.count
-            effects.removeAll { effect in
-                switch effect {
-                case .statusChanged(let change): erased.contains(change.clientId)
-                case .task(let task), .taskSuppressed(let task, _): erased.contains(task.clientId)
-                case .purchaseDay(let clientId, _, _): erased.contains(clientId)
-                case .churnRisk(let risk): erased.contains(risk.clientId)
-                case .convertedPurchase(let purchase): erased.contains(purchase.clientId)
-                case .erased, .rejected: true
-                }
-            }
+        // 5. Forget erased clients, then write the rest.
+        if !reduction.erasures.isEmpty {
+            try erase(reduction.erasures, key: key, in: db)
+            outcome.erasures = reduction.erasures.count
         }
-        try recordPurchaseDays(effects, in: db)
-        try recordConversions(effects, in: db)
-        try upsert(Array(clients.values), in: db)
-        try write(effects, in: db, outcome: &outcome)
+        let rows = EffectRows(reduction.effects)
+        try recordPurchaseDays(rows, in: db)
+        try recordConversions(rows, in: db)
+        try upsert(Array(reduction.clients.values), in: db)
+        try write(rows, in: db, outcome: &outcome)
         return outcome
     }
 
-    struct PurchaseDayKey: Hashable { var clientId: String; var day: Int }
-
     private static func upsert(_ states: [ClientState], in db: Database) throws {
         try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db,
-                       values: ClientRows.values(for:))
+                       values: SQLiteRows.values(for:))
     }
 
     static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
@@ -333,10 +275,8 @@ public final class SQLiteClientStore: ClientStore {
 
 
     /// Keeps what was sent for each purchase converted to the reporting currency.
-    private static func recordConversions(_ effects: [ClientEffect], in db: Database) throws {
-        var rows: [ConvertedPurchase] = []
-        for case .convertedPurchase(let purchase) in effects { rows.append(purchase) }
-        try insertRows(rows, """
+    private static func recordConversions(_ rows: EffectRows, in db: Database) throws {
+        try insertRows(rows.conversions, """
             INSERT INTO converted_purchases (client_id, occurred_at, event_id, kind, original_amount, original_currency, rate, amount)
             """, columns: 8, suffix: "ON CONFLICT DO NOTHING", in: db) { row in
             [row.clientId, row.occurredAt.millisecondsSinceEpoch, row.eventId, row.kind.rawValue, row.originalAmount.units,
@@ -346,36 +286,18 @@ public final class SQLiteClientStore: ClientStore {
 
     /// Adds the batch's purchase amounts to `purchase_days` (each client's per-day totals were
     /// kept in step as the events were applied).
-    private static func recordPurchaseDays(_ effects: [ClientEffect], in db: Database) throws {
-        var amounts: [PurchaseDayKey: Money] = [:]
-        var order: [PurchaseDayKey] = []
-        for case .purchaseDay(let clientId, let day, let amount) in effects {
-            let key = PurchaseDayKey(clientId: clientId, day: day)
-            if amounts[key] == nil { order.append(key) }
-            amounts[key, default: .zero] += amount
-        }
-        try insertRows(order, "INSERT INTO purchase_days (day, client_id, amount)", columns: 3,
+    private static func recordPurchaseDays(_ rows: EffectRows, in db: Database) throws {
+        try insertRows(rows.purchaseDays, "INSERT INTO purchase_days (day, client_id, amount)", columns: 3,
                        suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount", in: db) {
-            [$0.day, $0.clientId, amounts[$0]!.units]
+            [$0.key.day, $0.key.clientId, $0.amount.units]
         }
     }
 
     /// Records the status changes and the tasks not seen before, and queues them for publishing in
     /// the order the effects were produced. (A status change is new by construction: its event was
     /// accepted for the first time in this transaction.)
-    static func write(_ effects: [ClientEffect], in db: Database, outcome: inout BatchOutcome) throws {
-        var changes: [StatusChange] = []
-        var tasks: [FollowUpTask] = []
-        var suppressed: [(task: FollowUpTask, because: String)] = []
-        for effect in effects {
-            switch effect {
-            case .statusChanged(let change): changes.append(change)
-            case .task(let task): tasks.append(task)
-            case .taskSuppressed(let task, let because): suppressed.append((task, because))
-            case .purchaseDay, .erased, .churnRisk, .convertedPurchase, .rejected: continue
-            }
-        }
-        try insertRows(changes, """
+    static func write(_ rows: EffectRows, in db: Database, outcome: inout BatchOutcome) throws {
+        try insertRows(rows.statusChanges, """
             INSERT INTO status_changes
                 (event_id, client_id, status, previous_status, changed_at, reason, caused_by, purchase_count, temperature)
             """, columns: 9, in: db) { change in
@@ -389,29 +311,14 @@ public final class SQLiteClientStore: ClientStore {
         }
         // A task id seen before (same cause) is not sent again.
         let newTaskIds = Set(try insertRowsReturningIds(
-            tasks, "INSERT INTO tasks (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by)", columns: 8,
+            rows.tasks, "INSERT INTO tasks (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by)", columns: 8,
             suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db, values: taskValues))
-        outcome.suppressedTasks += try insertRowsReturningIds(suppressed, """
+        outcome.suppressedTasks += try insertRowsReturningIds(rows.suppressed, """
             INSERT INTO suppressed_tasks
                 (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by, suppressed_because)
             """, columns: 9, suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db) { taskValues($0.task) + [$0.because] }.count
-        var outbox: [(topic: String, key: String, payload: [UInt8], id: String)] = []
-        for effect in effects {
-            switch effect {
-            case .statusChanged(let change):
-                outcome.statusChanges += 1
-                outbox.append((OutputTopic.clientStatus, change.clientId, change.payload, change.eventId))
-            case .task(let task) where newTaskIds.contains(task.taskId):
-                outcome.tasks += 1
-                outbox.append((OutputTopic.followUpTasks, task.clientId, task.payload, task.taskId))
-            case .churnRisk(let risk):
-                outcome.churnRisks += 1
-                outbox.append((OutputTopic.churnRisk, risk.clientId, risk.payload, risk.eventId))
-            case .task, .taskSuppressed, .purchaseDay, .erased, .convertedPurchase, .rejected:
-                continue
-            }
-        }
-        try insertRows(outbox, "INSERT INTO outbox (topic, message_key, payload, message_id)", columns: 4, in: db) {
+        try insertRows(rows.outbox(newTaskIds: newTaskIds, outcome: &outcome),
+                       "INSERT INTO outbox (topic, message_key, payload, message_id)", columns: 4, in: db) {
             [$0.topic, $0.key, Data($0.payload), $0.id]
         }
     }
@@ -451,16 +358,16 @@ public final class SQLiteClientStore: ClientStore {
             let state = try ClientRows.state(from: row)
             let tasks = try Row.fetchAll(db, sql: """
                 SELECT * FROM tasks WHERE client_id = ? ORDER BY created_at DESC, task_id LIMIT ?
-                """, arguments: [id, recent]).map(ClientRows.task(from:))
+                """, arguments: [id, recent]).map(SQLiteRows.task(from:))
             let changes = try Row.fetchAll(db, sql: """
                 SELECT * FROM status_changes WHERE client_id = ? ORDER BY changed_at DESC, rowid DESC LIMIT ?
-                """, arguments: [id, recent]).map(ClientRows.statusChange(from:))
+                """, arguments: [id, recent]).map(SQLiteRows.statusChange(from:))
             let suppressed = try Row.fetchAll(db, sql: """
                 SELECT * FROM suppressed_tasks WHERE client_id = ? ORDER BY created_at DESC, task_id LIMIT ?
-                """, arguments: [id, recent]).map(ClientRows.suppressedTask(from:))
+                """, arguments: [id, recent]).map(SQLiteRows.suppressedTask(from:))
             let converted = try Row.fetchAll(db, sql: """
                 SELECT * FROM converted_purchases WHERE client_id = ? ORDER BY occurred_at DESC, event_id LIMIT ?
-                """, arguments: [id, recent]).compactMap(ClientRows.convertedPurchase(from:))
+                """, arguments: [id, recent]).compactMap(SQLiteRows.convertedPurchase(from:))
             return ClientView(state: state, recentTasks: tasks, recentStatusChanges: changes, recentSuppressedTasks: suppressed,
                               recentConvertedPurchases: converted)
         }

@@ -26,7 +26,7 @@ extension SQLiteClientStore {
             }
             try Self.updateReviewed(due, in: db)
             var batch = BatchOutcome()
-            try Self.write(effects, in: db, outcome: &batch)
+            try Self.write(EffectRows(effects), in: db, outcome: &batch)
             return ReviewOutcome(reviewed: due.count, wrote: batch)
         }
     }

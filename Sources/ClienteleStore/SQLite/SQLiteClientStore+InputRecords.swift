@@ -66,7 +66,7 @@ extension SQLiteClientStore {
     /// Removes every row that holds an erased client's id, remembers only the id's keyed hash, and
     /// queues a tombstone for `client-status` (after any of their messages still unpublished,
     /// which are dropped).
-    static func erase(_ erasures: [(clientId: String, at: Timestamp, causedBy: String)], key: DeploymentKey, in db: Database) throws {
+    static func erase(_ erasures: [BatchReduction.Erasure], key: DeploymentKey, in db: Database) throws {
         for erasure in erasures {
             let id = erasure.clientId
             for table in ["clients", "tasks", "suppressed_tasks", "status_changes", "purchase_days"] {

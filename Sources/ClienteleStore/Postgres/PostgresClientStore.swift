@@ -1,0 +1,282 @@
+import ClienteleDomain
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+import ServiceLifecycle
+
+/// The production store: one PostgreSQL database shared by any number of worker replicas on any
+/// hosts.
+///
+/// A batch is one transaction of a handful of statements (arrays bound with `unnest`, never a
+/// round trip per event). The purchase- and contact-worker batches of one input partition take
+/// that partition's transaction-level advisory lock first (the two streams of a partition meet in
+/// one event-time order, as on SQLite's single writer), and replicas of one worker own different
+/// partitions, so they write side by side. Clients are locked `FOR UPDATE` in client-id order; churn
+/// sweeps claim due clients with `SKIP LOCKED`. A deadlock, a serialization failure or a lost
+/// connection rolls the transaction back and runs it again (idempotency makes a commit whose
+/// answer was lost harmless).
+///
+/// The connection pool (`PostgresClient`) runs as long as the store; as a `Service` in a worker's
+/// service group, the store closes it at graceful shutdown, after the services that use it.
+public final class PostgresClientStore: ClientStore, Service {
+    let client: PostgresClient
+    let logger: Logger
+    /// The deployment key (nil for a read-only look).
+    let key: DeploymentKey?
+    /// Where the database is (the password stays out of every log line).
+    public let location: DatabaseURL.PostgresLocation
+    private let connectionConfiguration: PostgresConnection.Configuration
+    private let runner: Task<Void, Never>
+    private let preparation: Task<Void, any Error>
+
+    /// How long a transaction that keeps failing on a lost connection is retried before the
+    /// error reaches the worker (which then retries the batch itself).
+    static let reconnectBudget: Duration = .seconds(60)
+
+    /// Opens the pool (`poolSize` connections at most) and starts preparing the database in the
+    /// background: connecting (waiting with backoff while it is unreachable, for at most
+    /// `startupTimeout`, nil: for ever), migrating, checking the deployment key. Every operation
+    /// waits for that first; ``waitUntilReady()`` reports its outcome.
+    public init(
+        location: DatabaseURL.PostgresLocation, poolSize: Int = 10, key: DeploymentKey?, startupTimeout: Duration? = nil,
+        logger: Logger = Logger(label: "clientele.store")
+    ) throws(StoreError) {
+        guard (1...500).contains(poolSize) else {
+            throw StoreError(.invalidURL, "CLIENTELE_DB_POOL_SIZE must be from 1 to 500 connections (given \(poolSize))")
+        }
+        self.location = location
+        self.key = key
+        self.logger = logger
+        let tls = try Self.tls(for: location)
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: tls.client)
+        configuration.options.maximumConnections = poolSize
+        configuration.options.minimumConnections = 0
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = [("application_name", "clientele")]
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        connectionConfiguration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: tls.connection)
+        runner = Task { await client.run() }
+        let connection = connectionConfiguration
+        preparation = Task {
+            try await Self.prepare(connection, key: key, startupTimeout: startupTimeout, location: location, logger: logger)
+        }
+    }
+
+    deinit {
+        runner.cancel()
+        preparation.cancel()
+    }
+
+    /// Waits until the database is migrated and the key checked; throws what stopped it.
+    public func waitUntilReady() async throws {
+        try await preparation.value
+    }
+
+    /// Runs until graceful shutdown, then closes the pool (the service group shuts it down after
+    /// the services listed after it).
+    public func run() async throws {
+        try? await gracefulShutdown()
+        close()
+    }
+
+    /// Closes the pool; operations after this fail.
+    public func close() {
+        preparation.cancel()
+        runner.cancel()
+    }
+
+    private struct TLSSettings {
+        var client: PostgresClient.Configuration.TLS
+        var connection: PostgresConnection.Configuration.TLS
+    }
+
+    private static func tls(for location: DatabaseURL.PostgresLocation) throws(StoreError) -> TLSSettings {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch location.sslMode {
+        case .disable:
+            return TLSSettings(client: .disable, connection: .disable)
+        case .prefer, .require:
+            configuration.certificateVerification = .none
+        case .verifyFull:
+            configuration.certificateVerification = .fullVerification
+            if let file = location.rootCertificateFile {
+                guard FileManager.default.isReadableFile(atPath: file) else {
+                    throw StoreError(.invalidURL, "DATABASE_URL: sslrootcert '\(file)' cannot be read")
+                }
+                configuration.trustRoots = .file(file)
+            }
+        }
+        let context: NIOSSLContext
+        do { context = try NIOSSLContext(configuration: configuration) } catch {
+            throw StoreError(.invalidURL, "DATABASE_URL: the TLS settings cannot be used: \(error)")
+        }
+        return location.sslMode == .prefer
+            ? TLSSettings(client: .prefer(configuration), connection: .prefer(context))
+            : TLSSettings(client: .require(configuration), connection: .require(context))
+    }
+
+    /// Connects (with backoff while the database is unreachable), migrates, checks the key.
+    private static func prepare(
+        _ configuration: PostgresConnection.Configuration, key: DeploymentKey?, startupTimeout: Duration?,
+        location: DatabaseURL.PostgresLocation, logger: Logger
+    ) async throws {
+        let started = ContinuousClock.now
+        var delay = Duration.milliseconds(250)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let connection: PostgresConnection
+            do {
+                connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            } catch {
+                let reason = describe(error)
+                guard isUnreachable(error) else {
+                    throw StoreError(.unavailable, "cannot connect to PostgreSQL at \(location.host):\(location.port): \(reason)")
+                }
+                if let startupTimeout, ContinuousClock.now - started + delay > startupTimeout {
+                    throw StoreError(.unavailable, "PostgreSQL at \(location.host):\(location.port) is unreachable: \(reason)")
+                }
+                logger.warning("waiting for the database", metadata: [
+                    "host": "\(location.host)", "port": "\(location.port)", "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(reason)",
+                ])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+                continue
+            }
+            do {
+                let applied = try await PostgresSchema.migrate(connection, logger: logger)
+                if !applied.isEmpty { logger.notice("migrated the PostgreSQL schema", metadata: ["versions": "\(applied)"]) }
+                if let key { try await adopt(key, on: connection, logger: logger) }
+                try? await connection.close()
+                if attempt > 1 { logger.notice("the database is reachable", metadata: ["host": "\(location.host)"]) }
+                return
+            } catch {
+                try? await connection.close()
+                if let error = error as? StoreError { throw error }
+                throw StoreError(.unavailable, "cannot prepare the PostgreSQL database '\(location.database)': \(describe(error))")
+            }
+        }
+    }
+
+    /// Records the key's identity on a new database, or checks it is the recorded one.
+    private static func adopt(_ key: DeploymentKey, on connection: PostgresConnection, logger: Logger) async throws {
+        let setting = SQLiteClientStore.keyIdentitySetting
+        try await connection.query("""
+            INSERT INTO settings (name, value) VALUES (\(setting), \(key.identity)) ON CONFLICT (name) DO NOTHING
+            """, logger: logger)
+        var stored: String?
+        for try await value in try await connection.query(
+            "SELECT value FROM settings WHERE name = \(setting)", logger: logger).decode(String.self) { stored = value }
+        if let stored, stored != key.identity {
+            throw StoreError(.invalidKey, """
+                this store's keyed records were made with another deployment key (identity \(stored), given \(key.identity)): \
+                give every worker the same CLIENTELE_ERASURE_KEY_FILE
+                """)
+        }
+    }
+
+    /// Whether a failure means the server cannot be reached (yet), rather than refused us.
+    static func isUnreachable(_ error: any Error) -> Bool {
+        if let error = error as? PSQLError {
+            if error.code == .server {
+                // 57P03 cannot_connect_now (starting up, shutting down), 57P01 admin_shutdown.
+                return ["57P03", "57P01", "57P02"].contains(error.serverInfo?[.sqlState] ?? "")
+            }
+            return [.connectionError, .serverClosedConnection, .uncleanShutdown].contains(error.code)
+        }
+        if error is ChannelError || error is IOError { return true }
+        let text = String(describing: error)
+        return text.contains("connect") || text.contains("Connection refused")
+    }
+
+    /// Deadlocks and serialization failures: roll back and run the transaction again.
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40P01" || state == "40001"
+    }
+
+    /// A message for logs and errors: the server's own, never the query's bound values.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let info = error.serverInfo {
+                // The statement's text holds no values (they are bound apart): it tells which one failed.
+                let statement = error.query.map { " in: " + $0.sql.split(whereSeparator: \.isWhitespace).joined(separator: " ").prefix(160) } ?? ""
+                return "PostgreSQL error \(info[.sqlState] ?? "?"): \(info[.message] ?? "")\(statement)"
+            }
+            return "PostgreSQL client error: \(error.code)"
+        }
+        if let error = error as? StoreError { return error.message }
+        return "\(error)"
+    }
+
+    /// Runs `body` in a transaction, again after a deadlock or serialization failure (at once,
+    /// then with a short backoff) or a lost connection (while the database comes back, for up to
+    /// ``reconnectBudget``). A store error from `body` is not retried.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await waitUntilReady()
+        let started = ContinuousClock.now
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch {
+                let underlying = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.commitError ?? $0.beginError } ?? error
+                if Self.isTransient(underlying), attempt < 20 {
+                    logger.info("transaction retried", metadata: ["reason": "\(Self.describe(underlying))", "attempt": "\(attempt)"])
+                    if attempt > 1 { try await Task.sleep(for: .milliseconds(Int64(min(attempt * 20, 500)))) }
+                    continue
+                }
+                if Self.isUnreachable(underlying), ContinuousClock.now - started < Self.reconnectBudget {
+                    logger.warning("the database connection was lost: retrying the transaction", metadata: [
+                        "error": "\(Self.describe(underlying))", "attempt": "\(attempt)",
+                    ])
+                    try await Task.sleep(for: .milliseconds(Int64(min(attempt * 250, 2_000))))
+                    continue
+                }
+                if underlying is StoreError { throw underlying }
+                throw StoreError(.unavailable, Self.describe(underlying))
+            }
+        }
+    }
+
+    /// Runs one statement outside a transaction (reads), with the same retries.
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await waitUntilReady()
+        let started = ContinuousClock.now
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withConnection { connection in try await body(connection) }
+            } catch {
+                if Self.isUnreachable(error), ContinuousClock.now - started < Self.reconnectBudget {
+                    try await Task.sleep(for: .milliseconds(Int64(min(attempt * 250, 2_000))))
+                    continue
+                }
+                if error is StoreError { throw error }
+                throw StoreError(.unavailable, Self.describe(error))
+            }
+        }
+    }
+
+    static func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    public func apply(_ batch: InputBatch, rules: ClientRules) async throws -> BatchOutcome {
+        guard !batch.entries.isEmpty || !batch.completeBefore.isEmpty else { return BatchOutcome() }
+        guard let key else { throw StoreError(.invalidKey, "the store was opened without the deployment key: it cannot apply events") }
+        let fingerprints = key.contentFingerprints(of: batch.entries.lazy.map(\.event))
+        let logger = logger
+        return try await transaction { connection in
+            let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
+            return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
+        }
+    }
+}

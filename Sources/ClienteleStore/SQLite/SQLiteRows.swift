@@ -1,0 +1,76 @@
+import ClienteleDomain
+import GRDB
+
+/// GRDB rows as client columns, and the SQLite mapping of the other tables' rows.
+extension Row: ClientColumnReader {
+    var columnCount: Int { count }
+
+    func integer(_ index: Int) -> Int64? {
+        let value: DatabaseValue = self[index]
+        if case .int64(let number) = value.storage { return number }
+        return nil
+    }
+
+    func text(_ index: Int) -> String? {
+        let value: DatabaseValue = self[index]
+        if case .string(let string) = value.storage { return string }
+        return nil
+    }
+}
+
+/// A client's values as statement arguments.
+struct SQLiteClientValues: ClientColumnWriter {
+    var values: [(any DatabaseValueConvertible)?] = []
+    mutating func integer(_ value: Int64?) { values.append(value) }
+    mutating func text(_ value: String?) { values.append(value) }
+}
+
+enum SQLiteRows {
+    /// The values of ``ClientRows/columnNames``, in order.
+    static func values(for state: ClientState) -> [(any DatabaseValueConvertible)?] {
+        var writer = SQLiteClientValues()
+        writer.values.reserveCapacity(ClientRows.columnCount)
+        ClientRows.write(state, to: &writer)
+        return writer.values
+    }
+
+    static func task(from row: Row) throws -> FollowUpTask {
+        let kindName: String = row["kind"]
+        let priorityName: String = row["priority"]
+        guard let kind = FollowUpTask.Kind(rawValue: kindName), let priority = FollowUpTask.Priority(rawValue: priorityName) else {
+            throw StoreError(.corruptRow, "unknown task kind or priority in the tasks table")
+        }
+        return FollowUpTask(
+            taskId: row["task_id"], clientId: row["client_id"], kind: kind, priority: priority,
+            dueAt: Timestamp(millisecondsSinceEpoch: row["due_at"]),
+            createdAt: Timestamp(millisecondsSinceEpoch: row["created_at"]),
+            reason: row["reason"], causedBy: row["caused_by"])
+    }
+
+    static func suppressedTask(from row: Row) throws -> SuppressedTask {
+        SuppressedTask(task: try task(from: row), because: row["suppressed_because"])
+    }
+
+    static func statusChange(from row: Row) throws -> StatusChange {
+        let statusName: String = row["status"]
+        guard let status = ClientStatus(rawValue: statusName) else {
+            throw StoreError(.corruptRow, "unknown status '\(statusName)' in the status_changes table")
+        }
+        let previousName: String? = row["previous_status"]
+        var change = StatusChange(
+            clientId: row["client_id"], status: status, previousStatus: previousName.flatMap(ClientStatus.init(rawValue:)),
+            changedAt: Timestamp(millisecondsSinceEpoch: row["changed_at"]), reason: row["reason"],
+            causedBy: row["caused_by"], purchaseCount: row["purchase_count"],
+            temperature: (row["temperature"] as String?).flatMap(Temperature.init(rawValue:)))
+        change.eventId = row["event_id"]
+        return change
+    }
+
+    static func convertedPurchase(from row: Row) -> ConvertedPurchase? {
+        guard let kind = PurchaseEvent.Kind(rawValue: row["kind"]), let rate = ExchangeRate(decimal: row["rate"]) else { return nil }
+        return ConvertedPurchase(
+            clientId: row["client_id"], eventId: row["event_id"], occurredAt: Timestamp(millisecondsSinceEpoch: row["occurred_at"]),
+            kind: kind, originalAmount: Money(units: row["original_amount"]), originalCurrency: row["original_currency"],
+            rate: rate, amount: Money(units: row["amount"]))
+    }
+}

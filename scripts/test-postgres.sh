@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL for a test run: `start DIR` prints the admin URL (and writes it to
+# DIR/url), `stop DIR` stops the server and removes DIR. No Docker, no server assumed: Debian's
+# `postgresql` package is installed when missing. PostgreSQL refuses to run as root, so as root the
+# server runs as an unprivileged user of its own (`clientele-test`, created when missing).
+# Durability is switched off (fsync, synchronous_commit) for speed: benchmarks use their own server.
+set -euo pipefail
+
+command=${1:-}
+dir=${2:-}
+[ -n "$command" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+
+find_bin() {
+  for candidate in /usr/lib/postgresql/*/bin; do
+    [ -x "$candidate/initdb" ] && { echo "$candidate"; return 0; }
+  done
+  return 1
+}
+
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    su -s /bin/sh clientele-test -c "$(printf '%q ' "$@")"
+  else
+    "$@"
+  fi
+}
+
+case "$command" in
+start)
+  if ! bin=$(find_bin); then
+    echo "installing: postgresql" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq postgresql >/dev/null
+    bin=$(find_bin) || { echo "error: PostgreSQL's initdb not found after installing postgresql" >&2; exit 1; }
+  fi
+  if [ "$(id -u)" -eq 0 ] && ! id clientele-test >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin clientele-test
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown clientele-test "$dir"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  as_owner "$bin/initdb" -D "$dir/data" -U clientele --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; exit 1; }
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  url="postgres://clientele@127.0.0.1:$port/postgres?sslmode=disable"
+  echo "$url" > "$dir/url"
+  echo "$url"
+  ;;
+stop)
+  if [ -d "$dir/data" ]; then
+    bin=$(find_bin) || true
+    [ -n "${bin:-}" ] && as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+  ;;
+*)
+  echo "usage: $0 start|stop DIR" >&2; exit 2
+  ;;
+esac
