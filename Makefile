@@ -21,15 +21,20 @@ build: deps
 demo: build
 	.build/debug/clientele demo
 
-# `swift build` first: the end-to-end tests run the built executables as processes.
+# `swift build` first: the end-to-end tests run the built executables as processes. The store's
+# contract tests and the PostgreSQL process tests use a throwaway PostgreSQL started for the run
+# (scripts/test-postgres.sh: installed when missing, run as an unprivileged user, stopped after).
+TEST_POSTGRES_DIR ?= $(shell mktemp -d -u /tmp/clientele-test-postgres-XXXXXX)
+WITH_POSTGRES = scripts/with-test-postgres.sh $(TEST_POSTGRES_DIR)
+
 test: build
-	$(SWIFT) test
+	$(WITH_POSTGRES) $(SWIFT) test
 
 test-unit: build
-	$(SWIFT) test --skip EndToEndTests
+	$(WITH_POSTGRES) $(SWIFT) test --skip EndToEndTests
 
 test-e2e: build
-	$(SWIFT) test --filter EndToEndTests
+	$(WITH_POSTGRES) $(SWIFT) test --filter EndToEndTests
 
 bench: deps
 	$(SWIFT) build -c release

@@ -76,6 +76,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     }
 
     public func run() async throws {
+        // Nothing is consumed until the store is usable (a PostgreSQL down at startup is waited for).
+        try await store.waitUntilReady()
         logger.info("consuming", metadata: [
             "topic": "\(inputTopic)", "alignment": "\(settings.alignment.enabled ? "on" : "off")",
         ])

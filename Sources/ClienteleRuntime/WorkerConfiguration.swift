@@ -13,7 +13,9 @@ import Logging
 /// |---|---|---|
 /// | `KAFKA_BOOTSTRAP_SERVERS` | `host:port[,host:port…]` | `localhost:9092` |
 /// | `KAFKA_<PROPERTY>` | any librdkafka property, dots as underscores | – |
-/// | `DATABASE_URL` | `sqlite:PATH` or `postgres://…` | `sqlite:clientele.sqlite` |
+/// | `DATABASE_URL` | `sqlite:PATH` or `postgres://user[:password]@host[:port]/db[?sslmode=disable\|prefer\|require\|verify-full]` | `sqlite:clientele.sqlite` |
+/// | `DATABASE_PASSWORD_FILE` | PostgreSQL password read from this file (instead of the URL) | – |
+/// | `CLIENTELE_DB_POOL_SIZE` | PostgreSQL connections per process, at most | 10 |
 /// | `CLIENTELE_TOPIC_PREFIX` | prepended to every topic | empty |
 /// | `CLIENTELE_HTTP_PORT` | metrics/health port | per worker |
 /// | `CLIENTELE_CLOCK` | `wall` or `event` | `wall` |
@@ -49,6 +51,8 @@ public struct WorkerConfiguration: Sendable {
     public var workerName: String
     public var kafka: KafkaConfiguration
     public var database: DatabaseURL
+    /// PostgreSQL: the most connections this process opens (`CLIENTELE_DB_POOL_SIZE`).
+    public var databasePoolSize: Int
     public var topics: TopicNames
     public var httpPort: Int
     public var clock: Clock
@@ -106,10 +110,13 @@ public struct WorkerConfiguration: Sendable {
         }
         kafka = KafkaConfiguration(bootstrapServers: servers, properties: properties)
         do {
+            let passwordFile = reader.string("database.password.file", default: "")
             database = try DatabaseURL(parsing: reader.string("database.url", default: "sqlite:clientele.sqlite"))
+                .withPassword(fromFile: passwordFile.isEmpty ? nil : passwordFile)
         } catch {
             throw ConfigurationProblem(error.message)
         }
+        databasePoolSize = try reader.integer("clientele.db.pool.size", default: 10, in: 1...500)
         topics = TopicNames(prefix: try reader.matching("clientele.topic.prefix", default: "",
             rule: "letters, digits, '.', '_' or '-', at most 100", { $0.count <= 100 && $0.allSatisfy(Self.isTopicCharacter) }))
         httpPort = try reader.integer("clientele.http.port", default: defaultHTTPPort, in: 1...65535)

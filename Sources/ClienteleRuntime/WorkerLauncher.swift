@@ -67,9 +67,12 @@ public protocol WorkerAssembly: Sendable {
 }
 
 extension WorkerAssembly {
-    static func group(_ services: [any Service], signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        ServiceGroupConfiguration(
-            services: services.map {
+    static func group(_ services: [any Service], store: any ClientStore, signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
+        // A store with a connection pool (PostgreSQL) is a service of its own, first: it is shut
+        // down last, after the services that use it.
+        let all = ((store as? any Service).map { [$0] } ?? []) + services
+        return ServiceGroupConfiguration(
+            services: all.map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
             },
             gracefulShutdownSignals: signals, logger: logger)
@@ -113,7 +116,7 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
     /// Either service ending ends the group.
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
         Self.group([StoreMaintenance(store: store, logger: logger), WaitingEventsMonitor(store: store, logger: logger), relay, worker],
-                   signals: signals, logger: logger)
+                   store: store, signals: signals, logger: logger)
     }
 }
 
@@ -141,7 +144,7 @@ public struct ChurnServices: WorkerAssembly {
     }
 
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([StoreMaintenance(store: store, logger: logger), relay, worker], signals: signals, logger: logger)
+        Self.group([StoreMaintenance(store: store, logger: logger), relay, worker], store: store, signals: signals, logger: logger)
     }
 }
 
@@ -149,7 +152,10 @@ extension WorkerConfiguration {
     /// Opens the store with the deployment key (`CLIENTELE_ERASURE_KEY_FILE`, or for SQLite a
     /// file beside the database, created on first use and logged).
     func openStore(logger: Logger) throws -> any ClientStore {
-        let store = try StoreOpener.open(database, key: erasureKeyFile.map(DeploymentKeySource.file) ?? .besideStore)
+        // Workers wait for a PostgreSQL that is down at startup (with backoff, saying so), never crash-loop.
+        let store = try StoreOpener.open(
+            database, key: erasureKeyFile.map(DeploymentKeySource.file) ?? .besideStore, poolSize: databasePoolSize, startupTimeout: nil,
+            logger: logger)
         if let created = (store as? SQLiteClientStore)?.createdKeyFile {
             logger.notice("created the deployment key (it keys the erasure records): back it up, and give it to every worker of this store", metadata: [
                 "file": "\(created)",
