@@ -90,6 +90,8 @@ let package = Package(
             "ClienteleStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime", "ClienteleWorkload"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["ClienteleKafka", "ClienteleStore", "ClienteleWorkload"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "ClienteleKafka", "ClienteleStore", "ClienteleWorkload", .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
     ]
 )

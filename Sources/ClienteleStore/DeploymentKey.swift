@@ -102,7 +102,8 @@ public struct DeploymentKey: Sendable {
     /// Identifies the key without revealing it (kept in the store: every worker must use the same key).
     public var identity: String { String(hash("clientele deployment key identity").prefix(16)) }
 
-    var hex: String { key.withUnsafeBytes { Self.hex(Array($0)) } }
+    /// The key as hex digits, the form a key file holds.
+    public var hex: String { key.withUnsafeBytes { Self.hex(Array($0)) } }
 
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)

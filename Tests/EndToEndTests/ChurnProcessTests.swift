@@ -130,7 +130,7 @@ struct ChurnProcessTests {
 
     /// Waits until the churn-workers' furthest judged moment stops moving with nobody due by it;
     /// returns that moment (what the statuses were judged at).
-    private func waitForQuietSweeps(_ store: SQLiteClientStore) async throws -> Timestamp? {
+    private func waitForQuietSweeps(_ store: any ClientStore) async throws -> Timestamp? {
         let deadline = ContinuousClock.now.advanced(by: .seconds(120))
         var last: Timestamp?
         var quietRounds = 0
@@ -148,7 +148,7 @@ struct ChurnProcessTests {
     }
 
     /// Waits until the churn-worker has recomputed the review times with model `version`.
-    private func waitForSchedule(_ store: SQLiteClientStore, version: Int) async throws {
+    private func waitForSchedule(_ store: any ClientStore, version: Int) async throws {
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while ContinuousClock.now < deadline {
             if try await store.setting("churn.review_schedule")?.contains("/v\(version);") == true { return }

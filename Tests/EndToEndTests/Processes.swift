@@ -23,7 +23,9 @@ final class ChildProcess: @unchecked Sendable {
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String) throws {
         process.executableURL = Executables.url(executable)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
+        // The test run's own settings (the test server's URL) are not the workers' business: they
+        // would refuse them as unknown.
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLIENTELE_TEST_") }
         env.merge(environment) { $1 }
         process.environment = env
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
@@ -68,9 +70,17 @@ final class BrokerProcess: @unchecked Sendable {
     let bootstrapServers: String
     let directory: String
 
-    init() async throws {
+    /// The workers' store: nil for a SQLite file in the scratch folder, else a fresh database on
+    /// the test PostgreSQL server (with a deployment key file in the folder).
+    let postgresURL: String?
+
+    init(postgres: Bool = false) async throws {
         directory = NSTemporaryDirectory() + "clientele-e2e-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        postgresURL = postgres ? try await TestPostgres.createDatabase() : nil
+        if postgres {
+            try DeploymentKey.random().hex.write(toFile: directory + "/deployment.key", atomically: true, encoding: .utf8)
+        }
         child = try ChildProcess("clientele", ["broker"], directory: directory)
         let deadline = ContinuousClock.now.advanced(by: .seconds(20))
         var line = ""
@@ -87,9 +97,15 @@ final class BrokerProcess: @unchecked Sendable {
         bootstrapServers = String(line.dropFirst("bootstrap.servers=".count))
     }
 
-    var databaseURL: String { "sqlite:\(directory)/clientele.sqlite" }
+    var databaseURL: String { postgresURL ?? "sqlite:\(directory)/clientele.sqlite" }
 
     var workerEnvironment: [String: String] {
+        var environment = baseEnvironment
+        if postgresURL != nil { environment["CLIENTELE_ERASURE_KEY_FILE"] = directory + "/deployment.key" }
+        return environment
+    }
+
+    private var baseEnvironment: [String: String] {
         ["KAFKA_BOOTSTRAP_SERVERS": bootstrapServers, "DATABASE_URL": databaseURL,
          "KAFKA_FETCH_WAIT_MAX_MS": "5", "CLIENTELE_LOG_LEVEL": "notice",
          // A killed member holds its partitions until its session expires (default 45 s).
@@ -106,7 +122,10 @@ final class BrokerProcess: @unchecked Sendable {
         workerEnvironment.merging(["CLIENTELE_STREAM_ALIGNMENT": "off"]) { $1 }
     }
 
-    func store() throws -> SQLiteClientStore { try SQLiteClientStore(path: "\(directory)/clientele.sqlite") }
+    func store() throws -> any ClientStore {
+        guard postgresURL != nil else { return try SQLiteClientStore(path: "\(directory)/clientele.sqlite") }
+        return try StoreOpener.open(try DatabaseURL(parsing: databaseURL), key: .file(directory + "/deployment.key"), poolSize: 2)
+    }
 
     func stop() async {
         child.signal(SIGTERM)
@@ -120,9 +139,9 @@ final class BrokerProcess: @unchecked Sendable {
 
 extension BrokerProcess {
     /// The workers' store, once a worker has created its file (waits up to 10 s for it).
-    func createdStore() async throws -> SQLiteClientStore {
+    func createdStore() async throws -> any ClientStore {
         let path = "\(directory)/clientele.sqlite"
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) {
+        for _ in 0..<200 where postgresURL == nil && !FileManager.default.fileExists(atPath: path) {
             try await Task.sleep(for: .milliseconds(50))
         }
         return try store()
@@ -145,7 +164,11 @@ extension BrokerProcess {
     func waitUntilAccepted(_ count: Int) async throws {
         let store = try await createdStore()
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        while try await store.acceptedEventCount() < count, ContinuousClock.now < deadline {
+        func accepted() async throws -> Int {
+            if let file = store as? SQLiteClientStore { return try await file.acceptedEventCount() }
+            return try await store.summary().acceptedEvents
+        }
+        while try await accepted() < count, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
     }
