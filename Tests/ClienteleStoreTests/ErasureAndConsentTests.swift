@@ -90,6 +90,28 @@ struct ErasureAndConsentTests {
         #expect(try await store.pendingOutbox(limit: 10).map { $0.payload == nil } == [true])
     }
 
+    @Test("PostgreSQL: an erasure leaves no row holding the id, only its keyed hash; replays stay ignored; maintenance vacuums")
+    func erasureOnPostgres() async throws {
+        let database = try await TemporaryDatabase.make(.postgres)
+        defer { database.remove() }
+        let store = try database.open()
+        let secretId = "erase.me@example.com"
+        _ = try await store.apply([purchase("p1", client: secretId, day: 0), purchase("p2", client: "keep", day: 0)], rules: clientRules)
+        _ = try await store.apply([contact("e1", .erasureRequest, client: secretId, day: 1)], rules: clientRules)
+        #expect(try await store.client(id: secretId, recent: 5) == nil)
+        #expect(try await store.summary().erasedClients == 1)
+        // Only the tombstone is left in the outbox for the id.
+        #expect(try await store.pendingOutbox(limit: 100).filter { $0.key == secretId }.map(\.payload) == [nil])
+        let replay = try await store.apply([purchase("p3", client: secretId, day: 2)], rules: clientRules)
+        #expect(replay.ignoredForErasedClients == 1)
+        #expect(try await store.client(id: secretId, recent: 5) == nil)
+        // The maintenance pass after an erasure vacuums the tables that held the client's rows.
+        #expect(try await store.setting("maintenance.vacuum_due") == "1")
+        try await store.performMaintenance()
+        #expect(try await store.setting("maintenance.vacuum_due") == nil)
+        #expect(try await store.client(id: "keep", recent: 1)?.state.purchaseCount == 1)
+    }
+
     @Test("marketing tasks without consent are recorded as suppressed, service tasks still go out", arguments: StoreBackend.allCases)
     func suppressedTasks(backend: StoreBackend) async throws {
         let database = try await TemporaryDatabase.make(backend)
