@@ -21,8 +21,7 @@ final class ChildProcess: @unchecked Sendable {
     let stderrPath: String
 
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String) throws {
-        // A built product by name, or any program by absolute path.
-        process.executableURL = executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : Executables.url(executable)
+        process.executableURL = Executables.url(executable)
         process.arguments = arguments
         // The test run's own settings (the test server's URL) are not the workers' business: they
         // would refuse them as unknown.
@@ -30,7 +29,7 @@ final class ChildProcess: @unchecked Sendable {
         env.merge(environment) { $1 }
         process.environment = env
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let name = (executable as NSString).lastPathComponent + "-" + UUID().uuidString.prefix(6)
+        let name = executable + "-" + UUID().uuidString.prefix(6)
         stdoutPath = directory + "/\(name).out"
         stderrPath = directory + "/\(name).err"
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -44,8 +43,6 @@ final class ChildProcess: @unchecked Sendable {
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
-
-    var isRunning: Bool { process.isRunning }
 
     /// Waits for the exit; returns the status (or nil on timeout).
     func wait(timeout: Duration = .seconds(60)) async -> Int32? {
@@ -77,16 +74,11 @@ final class BrokerProcess: @unchecked Sendable {
     /// the test PostgreSQL server (with a deployment key file in the folder).
     let postgresURL: String?
 
-    /// `postgresURL`: a database of the test's own (e.g. on a server it stops and starts).
-    init(postgres: Bool = false, postgresURL givenURL: String? = nil) async throws {
+    init(postgres: Bool = false) async throws {
         directory = NSTemporaryDirectory() + "clientele-e2e-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        if let givenURL {
-            postgresURL = givenURL
-        } else {
-            postgresURL = postgres ? try await TestPostgres.createDatabase() : nil
-        }
-        if postgresURL != nil {
+        postgresURL = postgres ? try await TestPostgres.createDatabase() : nil
+        if postgres {
             try DeploymentKey.random().hex.write(toFile: directory + "/deployment.key", atomically: true, encoding: .utf8)
         }
         child = try ChildProcess("clientele", ["broker"], directory: directory)

@@ -21,21 +21,19 @@ import ServiceLifecycle
 /// The connection pool (`PostgresClient`) runs as long as the store; as a `Service` in a worker's
 /// service group, the store closes it at graceful shutdown, after the services that use it.
 public final class PostgresClientStore: ClientStore, Service {
-    let pool: PostgresPool
+    let client: PostgresClient
     let logger: Logger
     /// The deployment key (nil for a read-only look).
     let key: DeploymentKey?
     /// Where the database is (the password stays out of every log line).
     public let location: DatabaseURL.PostgresLocation
     private let connectionConfiguration: PostgresConnection.Configuration
+    private let runner: Task<Void, Never>
     private let preparation: Task<Void, any Error>
 
     /// How long a transaction that keeps failing on a lost connection is retried before the
     /// error reaches the worker (which then retries the batch itself).
     static let reconnectBudget: Duration = .seconds(60)
-    /// An attempt (lease, statements, commit) taking longer than this is abandoned and its pool
-    /// replaced: far beyond a batch's normal time, well within a consumer's poll interval.
-    static let attemptDeadline: Duration = .seconds(30)
 
     /// Opens the pool (`poolSize` connections at most) and starts preparing the database in the
     /// background: connecting (waiting with backoff while it is unreachable, for at most
@@ -59,10 +57,12 @@ public final class PostgresClientStore: ClientStore, Service {
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = [("application_name", "clientele")]
-        pool = PostgresPool(configuration: configuration, logger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
         connectionConfiguration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database, tls: tls.connection)
+        runner = Task { await client.run() }
         let connection = connectionConfiguration
         preparation = Task {
             try await Self.prepare(connection, key: key, startupTimeout: startupTimeout, location: location, logger: logger)
@@ -70,7 +70,7 @@ public final class PostgresClientStore: ClientStore, Service {
     }
 
     deinit {
-        pool.close()
+        runner.cancel()
         preparation.cancel()
     }
 
@@ -89,7 +89,7 @@ public final class PostgresClientStore: ClientStore, Service {
     /// Closes the pool; operations after this fail.
     public func close() {
         preparation.cancel()
-        pool.close()
+        runner.cancel()
     }
 
     private struct TLSSettings {
@@ -184,13 +184,12 @@ public final class PostgresClientStore: ClientStore, Service {
 
     /// Whether a failure means the server cannot be reached (yet), rather than refused us.
     static func isUnreachable(_ error: any Error) -> Bool {
-        if error is PostgresPool.Expired { return true }
         if let error = error as? PSQLError {
             if error.code == .server {
                 // 57P03 cannot_connect_now (starting up, shutting down), 57P01 admin_shutdown.
                 return ["57P03", "57P01", "57P02"].contains(error.serverInfo?[.sqlState] ?? "")
             }
-            return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed].contains(error.code)
+            return [.connectionError, .serverClosedConnection, .uncleanShutdown].contains(error.code)
         }
         if error is ChannelError || error is IOError { return true }
         let text = String(describing: error)
@@ -227,10 +226,7 @@ public final class PostgresClientStore: ClientStore, Service {
         while true {
             attempt += 1
             do {
-                let logger = logger
-                return try await pool.run(deadline: Self.attemptDeadline) { client in
-                    try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-                }
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
             } catch {
                 let underlying = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.commitError ?? $0.beginError } ?? error
                 if Self.isTransient(underlying), attempt < 20 {
@@ -259,9 +255,7 @@ public final class PostgresClientStore: ClientStore, Service {
         while true {
             attempt += 1
             do {
-                return try await pool.run(deadline: Self.attemptDeadline) { client in
-                    try await client.withConnection { connection in try await body(connection) }
-                }
+                return try await client.withConnection { connection in try await body(connection) }
             } catch {
                 if Self.isUnreachable(error), ContinuousClock.now - started < Self.reconnectBudget {
                     try await Task.sleep(for: .milliseconds(Int64(min(attempt * 250, 2_000))))
