@@ -102,6 +102,10 @@ public struct DeploymentKey: Sendable {
     /// Identifies the key without revealing it (kept in the store: every worker must use the same key).
     public var identity: String { String(hash("clientele deployment key identity").prefix(16)) }
 
+    /// The store setting that identifies the key a store's keyed hashes were made with (its
+    /// identity, never the key).
+    static let identitySetting = "deployment.key_identity"
+
     /// The key as hex digits, the form a key file holds.
     public var hex: String { key.withUnsafeBytes { Self.hex(Array($0)) } }
 

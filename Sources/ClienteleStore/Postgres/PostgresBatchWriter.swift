@@ -25,23 +25,18 @@ struct PostgresBatchWriter {
         // 1. Idempotency records, per stream, with a keyed fingerprint of the content: the ids
         //    returned are the events never seen before; another event under a seen id is a conflict.
         let stream = batch.stream.rawValue
-        var firstTime = Set<String>()
+        var inserted = Set<String>()
         if !batch.entries.isEmpty {
-            let inserted = try await run("""
+            let rows = try await run("""
                 INSERT INTO processed_events (stream, event_id, content, source_partition, source_offset, occurred_at)
                 SELECT \(stream), * FROM unnest(\(batch.entries.map(\.event.eventId))::text[], \(fingerprints.map(PostgresRows.bytes))::bytea[],
                                                \(batch.entries.map(\.partition))::int4[], \(batch.entries.map(\.offset))::int8[],
                                                \(batch.entries.map(\.event.occurredAt.millisecondsSinceEpoch))::int8[])
                 ON CONFLICT DO NOTHING RETURNING event_id
                 """)
-            for try await id in inserted.decode(String.self) { firstTime.insert(id) }
+            for try await id in rows.decode(String.self) { inserted.insert(id) }
         }
-        var fresh: [InputBatch.Entry] = []
-        var seenBefore: [Int] = []
-        fresh.reserveCapacity(firstTime.count)
-        for (index, entry) in batch.entries.enumerated() {
-            if firstTime.remove(entry.event.eventId) != nil { fresh.append(entry) } else { seenBefore.append(index) }
-        }
+        let (fresh, seenBefore) = IdempotencyRecords.split(batch, inserted: inserted)
         if !seenBefore.isEmpty {
             outcome.conflicts = try await conflicts(among: seenBefore, of: batch, fingerprints: fingerprints)
         }
@@ -157,24 +152,15 @@ struct PostgresBatchWriter {
     /// first one's: not applied, and named with where the first was read.
     private func conflicts(among indices: [Int], of batch: InputBatch, fingerprints: [[UInt8]]) async throws -> [ConflictingDuplicate] {
         let ids = Array(Set(indices.map { batch.entries[$0].event.eventId }))
-        var first: [String: (content: [UInt8], partition: Int32, offset: Int64)] = [:]
+        var first: [String: IdempotencyRecords.FirstRecord] = [:]
         let rows = try await run("""
             SELECT event_id, content, source_partition, source_offset FROM processed_events
             WHERE stream = \(batch.stream.rawValue) AND event_id = ANY(\(ids)::text[])
             """)
         for try await (id, content, partition, offset) in rows.decode((String, ByteBuffer, Int32, Int64).self) {
-            first[id] = (Array(content.readableBytesView), partition, offset)
+            first[id] = IdempotencyRecords.FirstRecord(content: Array(content.readableBytesView), partition: partition, offset: offset)
         }
-        return indices.compactMap { index in
-            let entry = batch.entries[index]
-            guard let original = first[entry.event.eventId],
-                  original.content != (original.content.count == DeploymentKey.contentFingerprintLength
-                                       ? fingerprints[index] : key.legacyFingerprint(entry.event)),
-                  !(original.partition == entry.partition && original.offset == entry.offset) else { return nil }
-            return ConflictingDuplicate(
-                stream: batch.stream, eventId: entry.event.eventId, partition: entry.partition, offset: entry.offset,
-                firstPartition: original.partition, firstOffset: original.offset)
-        }
+        return IdempotencyRecords.conflicts(among: indices, of: batch, fingerprints: fingerprints, key: key, first: first)
     }
 
     /// The ids among `clientIds` that belong to erased clients (matched by keyed hash).

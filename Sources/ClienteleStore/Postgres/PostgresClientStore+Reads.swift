@@ -49,7 +49,7 @@ extension PostgresClientStore {
             for try await (rank, count, since, earliest) in try await connection.query("""
                 SELECT rank, count(*), min(waiting_since), min(occurred_at) FROM waiting_events GROUP BY rank
                 """, logger: logger).decode((Int32, Int64, Int64, Int64).self) {
-                guard let stream = SQLiteStreamAlignment.stream(rank: Int(rank)) else { continue }
+                guard let stream = WaitingQueue.stream(rank: Int(rank)) else { continue }
                 waiting.counts[stream] = Int(count)
                 waiting.oldestSince = min(waiting.oldestSince ?? Timestamp(millisecondsSinceEpoch: since), Timestamp(millisecondsSinceEpoch: since))
                 waiting.earliestOccurredAt = min(waiting.earliestOccurredAt ?? Timestamp(millisecondsSinceEpoch: earliest),

@@ -167,7 +167,7 @@ public final class PostgresClientStore: ClientStore, Service {
 
     /// Records the key's identity on a new database, or checks it is the recorded one.
     private static func adopt(_ key: DeploymentKey, on connection: PostgresConnection, logger: Logger) async throws {
-        let setting = SQLiteClientStore.keyIdentitySetting
+        let setting = DeploymentKey.identitySetting
         try await connection.query("""
             INSERT INTO settings (name, value) VALUES (\(setting), \(key.identity)) ON CONFLICT (name) DO NOTHING
             """, logger: logger)
@@ -216,53 +216,50 @@ public final class PostgresClientStore: ClientStore, Service {
         return "\(error)"
     }
 
-    /// Runs `body` in a transaction, again after a deadlock or serialization failure (at once,
-    /// then with a short backoff) or a lost connection (while the database comes back, for up to
-    /// ``reconnectBudget``). A store error from `body` is not retried.
+    /// Runs `body` in a transaction, again after a deadlock or serialization failure or a lost
+    /// connection (see ``retrying(_:)``).
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = logger
+        return try await retrying { [client] in
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        }
+    }
+
+    /// Runs `body`'s statements on one connection, outside a transaction (reads and single
+    /// writes), with the same retries.
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await retrying { [client] in
+            try await client.withConnection { connection in try await body(connection) }
+        }
+    }
+
+    /// Runs `attempt` once the store is ready, again after a deadlock or serialization failure (at
+    /// once, then with a short backoff) or a lost connection (while the database comes back, for
+    /// up to ``reconnectBudget``). A store error is not retried; other failures become one.
+    private func retrying<T: Sendable>(_ attempt: @Sendable () async throws -> T) async throws -> T {
         try await waitUntilReady()
         let started = ContinuousClock.now
-        var attempt = 0
+        var attempts = 0
         while true {
-            attempt += 1
+            attempts += 1
             do {
-                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+                return try await attempt()
             } catch {
                 let underlying = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.commitError ?? $0.beginError } ?? error
-                if Self.isTransient(underlying), attempt < 20 {
-                    logger.info("transaction retried", metadata: ["reason": "\(Self.describe(underlying))", "attempt": "\(attempt)"])
-                    if attempt > 1 { try await Task.sleep(for: .milliseconds(Int64(min(attempt * 20, 500)))) }
+                if Self.isTransient(underlying), attempts < 20 {
+                    logger.info("transaction retried", metadata: ["reason": "\(Self.describe(underlying))", "attempt": "\(attempts)"])
+                    if attempts > 1 { try await Task.sleep(for: .milliseconds(Int64(min(attempts * 20, 500)))) }
                     continue
                 }
                 if Self.isUnreachable(underlying), ContinuousClock.now - started < Self.reconnectBudget {
-                    logger.warning("the database connection was lost: retrying the transaction", metadata: [
-                        "error": "\(Self.describe(underlying))", "attempt": "\(attempt)",
+                    logger.warning("the database connection was lost: retrying", metadata: [
+                        "error": "\(Self.describe(underlying))", "attempt": "\(attempts)",
                     ])
-                    try await Task.sleep(for: .milliseconds(Int64(min(attempt * 250, 2_000))))
+                    try await Task.sleep(for: .milliseconds(Int64(min(attempts * 250, 2_000))))
                     continue
                 }
                 if underlying is StoreError { throw underlying }
                 throw StoreError(.unavailable, Self.describe(underlying))
-            }
-        }
-    }
-
-    /// Runs one statement outside a transaction (reads), with the same retries.
-    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await waitUntilReady()
-        let started = ContinuousClock.now
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await client.withConnection { connection in try await body(connection) }
-            } catch {
-                if Self.isUnreachable(error), ContinuousClock.now - started < Self.reconnectBudget {
-                    try await Task.sleep(for: .milliseconds(Int64(min(attempt * 250, 2_000))))
-                    continue
-                }
-                if error is StoreError { throw error }
-                throw StoreError(.unavailable, Self.describe(error))
             }
         }
     }

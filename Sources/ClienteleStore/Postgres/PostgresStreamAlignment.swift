@@ -7,7 +7,7 @@ import PostgresNIO
 struct PostgresStreamAlignment {
     let writer: PostgresBatchWriter
 
-    typealias Advance = SQLiteStreamAlignment.Advance
+    typealias Advance = WaitingQueue.Advance
 
     /// Records the batch's completeness and splits its events (and the waiting ones) into due and
     /// waiting. The caller holds the partitions' locks.
@@ -62,7 +62,7 @@ struct PostgresStreamAlignment {
         }
         guard !heads.isEmpty else {
             // Nothing waits: every fresh event is due when ready.
-            for event in placed { split(event, firstKept: nil, isReady: isReady, into: &result) }
+            for event in placed { result.place(event, firstKept: nil, isReady: isReady(event.key, in: event.partition)) }
             return result
         }
 
@@ -80,7 +80,7 @@ struct PostgresStreamAlignment {
             readyPartitions.append(partition)
             bounds.append(batch.aligned ? EventStream.allCases.compactMap { progress[$0]?[partition] }.min() ?? Int64.min : Int64.max)
         }
-        var candidates: [Int32: [(key: EventTimeKey, eventId: String, clientId: String, payload: [UInt8])]] = [:]
+        var candidates: [Int32: [WaitingQueue.Row]] = [:]
         if !readyPartitions.isEmpty {
             let rows = try await writer.run("""
                 SELECT u.p, c.rank, c.occurred_at, c.sequence, c.event_id, c.client_id, c.payload
@@ -92,41 +92,28 @@ struct PostgresStreamAlignment {
                 """)
             for try await (partition, rank, occurredAt, sequence, eventId, clientId, payload)
                 in rows.decode((Int32, Int32, Int64, Int64, String, String, ByteBuffer).self) {
-                candidates[partition, default: []].append((
-                    try Self.key(rank: rank, occurredAt: occurredAt, sequence: sequence), eventId, clientId, Array(payload.readableBytesView)))
+                candidates[partition, default: []].append(WaitingQueue.Row(
+                    key: try Self.key(rank: rank, occurredAt: occurredAt, sequence: sequence), eventId: eventId, clientId: clientId,
+                    payload: Array(payload.readableBytesView)))
             }
         }
 
         var budget = batch.releaseLimit
         var removals: [(partition: Int32, key: EventTimeKey, eventId: String)] = []
-        var unreadable: [(row: (key: EventTimeKey, eventId: String, clientId: String, payload: [UInt8]), partition: Int32, reason: String)] = []
+        var unreadable: [(row: WaitingQueue.Row, partition: Int32, reason: String)] = []
         for partition in readyPartitions {
             guard budget > 0 else {
                 firstKept[partition] = heads[partition]?.min()
                 result.moreDue = true
                 continue
             }
-            let rows = (candidates[partition] ?? []).sorted { $0.key < $1.key || ($0.key == $1.key && $0.eventId < $1.eventId) }
-            var last: [EventStream: (key: EventTimeKey, eventId: String)] = [:]
-            for row in rows {
-                guard isReady(row.key, in: partition), budget > 0 else {
-                    firstKept[partition] = row.key
-                    if isReady(row.key, in: partition) { result.moreDue = true }
-                    break
-                }
-                last[row.key.stream] = (row.key, row.eventId)
-                budget -= 1
-                do throws(EventRejection) {
-                    let event = try InputEvent.decode(row.payload, stream: row.key.stream)
-                    result.released.append(PlacedEvent(key: row.key, partition: partition, event: event))
-                } catch {
-                    // Accepted once, unreadable now (e.g. a stricter check after an upgrade): kept
-                    // aside for an operator, never dropped in silence.
-                    unreadable.append((row, partition, error.reason.rawValue))
-                    result.unreadable += 1
-                }
-            }
-            for (_, position) in last { removals.append((partition, position.key, position.eventId)) }
+            let release = WaitingQueue.release(candidates[partition] ?? [], partition: partition, budget: &budget) { isReady($0, in: partition) }
+            result.released += release.released
+            result.moreDue = result.moreDue || release.moreDue
+            if let kept = release.firstKept { firstKept[partition] = kept }
+            unreadable += release.unreadable.map { ($0.row, partition, $0.reason) }
+            result.unreadable += release.unreadable.count
+            for (_, position) in release.lastTaken { removals.append((partition, position.key, position.eventId)) }
         }
         if !unreadable.isEmpty {
             try await writer.run("""
@@ -146,19 +133,8 @@ struct PostgresStreamAlignment {
                   AND (w.occurred_at, w.sequence, w.event_id) <= (d.occurred_at, d.sequence, d.event_id)
                 """)
         }
-        for event in placed { split(event, firstKept: firstKept[event.partition], isReady: isReady, into: &result) }
+        for event in placed { result.place(event, firstKept: firstKept[event.partition], isReady: isReady(event.key, in: event.partition)) }
         return result
-    }
-
-    /// A fresh event is due when ready and before every event still waiting in its partition.
-    private func split(_ event: PlacedEvent, firstKept: EventTimeKey?, isReady: (EventTimeKey, Int32) -> Bool, into result: inout Advance) {
-        if event.event.isErasure {
-            result.dueFresh.append(event)
-        } else if isReady(event.key, event.partition), firstKept.map({ event.key < $0 }) ?? true {
-            result.dueFresh.append(event)
-        } else {
-            result.waiting.append(event)
-        }
     }
 
     /// Keeps events until their turn.
@@ -174,7 +150,7 @@ struct PostgresStreamAlignment {
     }
 
     static func key(rank: Int32, occurredAt: Int64, sequence: Int64) throws -> EventTimeKey {
-        guard let stream = SQLiteStreamAlignment.stream(rank: Int(rank)) else {
+        guard let stream = WaitingQueue.stream(rank: Int(rank)) else {
             throw StoreError(.corruptRow, "a waiting event has an unknown stream")
         }
         return EventTimeKey(occurredAt: Timestamp(millisecondsSinceEpoch: occurredAt), stream: stream, sequence: sequence)

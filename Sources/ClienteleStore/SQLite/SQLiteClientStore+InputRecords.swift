@@ -10,7 +10,7 @@ extension SQLiteClientStore {
     static func conflicts(
         among indices: [Int], of batch: InputBatch, fingerprints: [[UInt8]], key: DeploymentKey, in db: Database
     ) throws -> [ConflictingDuplicate] {
-        var first: [String: (content: [UInt8], partition: Int32, offset: Int64)] = [:]
+        var first: [String: IdempotencyRecords.FirstRecord] = [:]
         let ids = Array(Set(indices.map { batch.entries[$0].event.eventId }))
         try forEachChunk(of: ids) { chunk in
             let statement = try db.cachedStatement(sql: """
@@ -18,19 +18,10 @@ extension SQLiteClientStore {
                 WHERE stream = ? AND event_id IN (\(placeholders(chunk.count)))
                 """)
             for row in try Row.fetchAll(statement, arguments: StatementArguments([batch.stream.rawValue] + Array(chunk))) {
-                first[row[0]] = (Array(row[1] as Data), row[2], row[3])
+                first[row[0]] = IdempotencyRecords.FirstRecord(content: Array(row[1] as Data), partition: row[2], offset: row[3])
             }
         }
-        return indices.compactMap { index in
-            let entry = batch.entries[index]
-            guard let original = first[entry.event.eventId],
-                  original.content != (original.content.count == DeploymentKey.contentFingerprintLength
-                                       ? fingerprints[index] : key.legacyFingerprint(entry.event)),
-                  !(original.partition == entry.partition && original.offset == entry.offset) else { return nil }
-            return ConflictingDuplicate(
-                stream: batch.stream, eventId: entry.event.eventId, partition: entry.partition, offset: entry.offset,
-                firstPartition: original.partition, firstOffset: original.offset)
-        }
+        return IdempotencyRecords.conflicts(among: indices, of: batch, fingerprints: fingerprints, key: key, first: first)
     }
 
     /// The ids among `ids` recorded before records were kept per stream.

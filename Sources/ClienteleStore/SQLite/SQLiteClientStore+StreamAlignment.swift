@@ -6,23 +6,9 @@ import GRDB
 /// events that wait in the store until the other stream is complete up to them.
 enum SQLiteStreamAlignment {
     typealias Placed = PlacedEvent
-
-    /// What one batch's transaction applies and keeps waiting.
-    struct Advance {
-        /// Events of the batch that are due now.
-        var dueFresh: [Placed] = []
-        /// Waiting events (of either stream) that are due now.
-        var released: [Placed] = []
-        /// Events of the batch that must wait.
-        var waiting: [Placed] = []
-        var late = 0
-        var moreDue = false
-        /// Waiting events that could not be read back (set aside).
-        var unreadable = 0
-    }
+    typealias Advance = WaitingQueue.Advance
 
     static func rank(_ stream: EventStream) -> Int { stream.rank }
-    static func stream(rank: Int) -> EventStream? { EventStream.allCases.first { $0.rank == rank } }
 
     /// Records the batch's completeness and splits its events (and the waiting ones) into due and waiting.
     static func advance(_ batch: InputBatch, fresh: [InputBatch.Entry], wallNow: Int64, in db: Database) throws -> Advance {
@@ -89,47 +75,28 @@ enum SQLiteStreamAlignment {
             let bound = batch.aligned
                 ? EventStream.allCases.compactMap { progress[$0]?[partition] }.min() ?? Int64.min
                 : Int64.max
-            var rows: [(key: EventTimeKey, eventId: String, clientId: String, payload: [UInt8])] = []
+            var rows: [WaitingQueue.Row] = []
             for stream in EventStream.allCases {
                 for row in try Row.fetchAll(candidates, arguments: [partition, rank(stream), bound, budget + 1]) {
-                    rows.append((try key(row), row[3], row[4], Array(row[5] as Data)))
+                    rows.append(WaitingQueue.Row(key: try key(row), eventId: row[3], clientId: row[4], payload: Array(row[5] as Data)))
                 }
             }
-            rows.sort { $0.key < $1.key || ($0.key == $1.key && $0.eventId < $1.eventId) }
-            var last: [EventStream: (key: EventTimeKey, eventId: String)] = [:]
-            for row in rows {
-                guard isReady(row.key, in: partition), budget > 0 else {
-                    firstKept[partition] = row.key
-                    if isReady(row.key, in: partition) { result.moreDue = true }
-                    break
-                }
-                last[row.key.stream] = (row.key, row.eventId)
-                budget -= 1
-                do throws(EventRejection) {
-                    let event = try InputEvent.decode(row.payload, stream: row.key.stream)
-                    result.released.append(Placed(key: row.key, partition: partition, event: event))
-                } catch {
-                    // Accepted once, unreadable now (e.g. a stricter check after an upgrade): kept
-                    // aside for an operator, never dropped in silence.
-                    try quarantine.execute(arguments: [row.eventId, rank(row.key.stream), partition, row.clientId, Data(row.payload),
-                                                       error.reason.rawValue, wallNow])
-                    result.unreadable += 1
-                }
+            let release = WaitingQueue.release(rows, partition: partition, budget: &budget) { isReady($0, in: partition) }
+            result.released += release.released
+            result.moreDue = result.moreDue || release.moreDue
+            if let kept = release.firstKept { firstKept[partition] = kept }
+            for (row, reason) in release.unreadable {
+                try quarantine.execute(arguments: [row.eventId, rank(row.key.stream), partition, row.clientId, Data(row.payload), reason, wallNow])
             }
-            for (stream, position) in last {
+            result.unreadable += release.unreadable.count
+            for (stream, position) in release.lastTaken {
                 try remove.execute(arguments: [partition, rank(stream), position.key.occurredAt.millisecondsSinceEpoch,
                                                position.key.sequence, position.eventId])
             }
         }
 
         for event in placed {
-            if event.event.isErasure {
-                result.dueFresh.append(event)
-            } else if isReady(event.key, in: event.partition), firstKept[event.partition].map({ event.key < $0 }) ?? true {
-                result.dueFresh.append(event)
-            } else {
-                result.waiting.append(event)
-            }
+            result.place(event, firstKept: firstKept[event.partition], isReady: isReady(event.key, in: event.partition))
         }
         return result
     }
@@ -148,7 +115,7 @@ enum SQLiteStreamAlignment {
     /// A key from a row whose first columns are occurred_at, rank, sequence.
     private static func key(_ row: Row) throws -> EventTimeKey {
         let rankValue: Int = row[1]
-        guard let stream = stream(rank: rankValue) else { throw StoreError(.corruptRow, "a waiting event has an unknown stream") }
+        guard let stream = WaitingQueue.stream(rank: rankValue) else { throw StoreError(.corruptRow, "a waiting event has an unknown stream") }
         return EventTimeKey(occurredAt: Timestamp(millisecondsSinceEpoch: row[0]), stream: stream, sequence: row[2])
     }
 
@@ -215,7 +182,7 @@ extension SQLiteClientStore {
             for row in try Row.fetchAll(db, sql: """
                 SELECT rank, count(*), min(waiting_since), min(occurred_at) FROM waiting_events GROUP BY rank
                 """) {
-                guard let stream = SQLiteStreamAlignment.stream(rank: row[0]) else { continue }
+                guard let stream = WaitingQueue.stream(rank: row[0]) else { continue }
                 waiting.counts[stream] = row[1]
                 let since = Timestamp(millisecondsSinceEpoch: row[2])
                 let earliest = Timestamp(millisecondsSinceEpoch: row[3])

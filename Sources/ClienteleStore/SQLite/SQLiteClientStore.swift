@@ -20,8 +20,6 @@ public final class SQLiteClientStore: ClientStore {
     /// Whether records of events accepted before version 7 (ids without their stream) exist.
     let hasLegacyEventRecords: Bool
 
-    /// The setting that identifies the deployment key the store's keyed hashes were made with.
-    static let keyIdentitySetting = "deployment.key_identity"
 
     /// Opens (creating if needed) and migrates the database at `path`, with the deployment key
     /// from `key` (by default a file beside the database, created by the first process).
@@ -75,7 +73,7 @@ public final class SQLiteClientStore: ClientStore {
     private func adopt(_ key: DeploymentKey) throws {
         do {
             try pool.write { db in
-                let stored = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [Self.keyIdentitySetting])
+                let stored = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [DeploymentKey.identitySetting])
                 if let stored, stored != key.identity {
                     throw StoreError(.invalidKey, """
                         this store's keyed records were made with another deployment key (identity \(stored), given \(key.identity)): \
@@ -83,7 +81,7 @@ public final class SQLiteClientStore: ClientStore {
                         """)
                 }
                 if stored == nil {
-                    try db.execute(sql: "INSERT INTO settings (name, value) VALUES (?, ?)", arguments: [Self.keyIdentitySetting, key.identity])
+                    try db.execute(sql: "INSERT INTO settings (name, value) VALUES (?, ?)", arguments: [DeploymentKey.identitySetting, key.identity])
                 }
                 // A plain SHA-256 of an id is a pseudonym, not an erasure: keep only its keyed hash.
                 for legacy in try String.fetchAll(db, sql: "SELECT client_hash FROM erased_clients WHERE keyed = 0") {
@@ -174,19 +172,16 @@ public final class SQLiteClientStore: ClientStore {
         //    returned are the events never seen before; another event under a seen id is a conflict.
         let fingerprints = key.contentFingerprints(of: batch.entries.lazy.map(\.event))
         let stream = batch.stream.rawValue
-        var firstTime = Set(try insertRowsReturningIds(
+        let inserted = Set(try insertRowsReturningIds(
             Array(batch.entries.indices), "INSERT INTO processed_events (stream, event_id, content, source_partition, source_offset, occurred_at)",
             columns: 6, suffix: "ON CONFLICT DO NOTHING RETURNING event_id", in: db
         ) { index in
             let entry = batch.entries[index]
             return [stream, entry.event.eventId, Data(fingerprints[index]), entry.partition, entry.offset, entry.event.occurredAt.millisecondsSinceEpoch]
         })
-        var fresh: [InputBatch.Entry] = []
-        var seenBefore: [Int] = []
-        fresh.reserveCapacity(firstTime.count)
-        for (index, entry) in batch.entries.enumerated() {
-            if firstTime.remove(entry.event.eventId) != nil { fresh.append(entry) } else { seenBefore.append(index) }
-        }
+        let split = IdempotencyRecords.split(batch, inserted: inserted)
+        var fresh = split.fresh
+        let seenBefore = split.seenBefore
         if !seenBefore.isEmpty {
             outcome.conflicts = try conflicts(among: seenBefore, of: batch, fingerprints: fingerprints, key: key, in: db)
         }
