@@ -49,8 +49,11 @@ struct EventTimeProcessTests {
     @Test("purchase-worker killed (SIGKILL) mid-load and restarted: exactly the reference's outputs")
     func purchaseWorkerKilled() async throws { try await run(.killed("purchase-worker")) }
 
-    func run(_ plan: Plan) async throws {
-        let broker = try await BrokerProcess()
+    @Test("on PostgreSQL, contact-worker started 30 s late: exactly the reference's outputs")
+    func contactWorkerLateOnPostgres() async throws { try await run(.lateStart("contact-worker"), postgres: true) }
+
+    func run(_ plan: Plan, postgres: Bool = false) async throws {
+        let broker = try await BrokerProcess(postgres: postgres)
         let sectorsFile = broker.directory + "/sectors.yaml"
         try Self.sectors.write(toFile: sectorsFile, atomically: true, encoding: .utf8)
         var environment = broker.workerEnvironment
