@@ -160,22 +160,24 @@ public final class ChurnWorker: Service, Sendable {
     }
 
     /// Recomputes every client's next review when the stored ones were computed with another
-    /// policy (first start, a newer model, changed settings). Interrupted passes start over.
+    /// policy (first start, a newer model, changed settings). The pass is shared through the store:
+    /// replicas that start it together take its chunks in turn, so no client is rescheduled twice,
+    /// and a pass interrupted by a restart goes on where it stopped.
     public func rescheduleIfNeeded(_ policy: ChurnPolicy) async throws {
         let fingerprint = ChurnPolicySource.fingerprint(policy)
         guard try await store.setting(Self.scheduleSetting) != fingerprint else { return }
         let started = ContinuousClock.now
-        var after: String?
+        let pass = ReschedulePass(id: fingerprint, completedSetting: Self.scheduleSetting)
+        var progress: RescheduleProgress
         var count = 0
         repeat {
-            after = try await store.rescheduleReviews(after: after, limit: Self.rescheduleChunk) { policy.nextReview(for: $0) }
-            count += after == nil ? 0 : Self.rescheduleChunk
-        } while after != nil && !Task.isShuttingDownGracefully
-        guard !Task.isShuttingDownGracefully else { return }
-        try await store.setSetting(Self.scheduleSetting, to: fingerprint)
+            progress = try await store.rescheduleReviews(pass, limit: Self.rescheduleChunk) { policy.nextReview(for: $0) }
+            count += progress.clients
+        } while !progress.finished && !Task.isShuttingDownGracefully
+        guard progress.finished else { return }
         logger.info("review times recomputed", metadata: [
             "model": "\(policy.models.map { "\($0.label) v\($0.version)" } ?? "none: recency rules")",
-            "clients": "≤\(count)", "seconds": "\((ContinuousClock.now - started) / .seconds(1))",
+            "clients": "\(count)", "seconds": "\((ContinuousClock.now - started) / .seconds(1))",
         ])
     }
 }

@@ -51,10 +51,19 @@ public protocol ClientStore: Sendable {
         review: @escaping @Sendable (inout ClientState, [FollowUpTask.Kind: Timestamp]) -> [ClientEffect]
     ) async throws -> ReviewOutcome
 
-    /// Recomputes the next review time of up to `limit` clients after `clientId` (in id order; nil:
-    /// from the start). Returns the last client id handled, nil when none was left. Used when the
-    /// churn rules or the model change, so a whole store is rescheduled in short transactions.
-    func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String?
+    /// Recomputes the next review time of the next `limit` clients of a rescheduling pass, in one
+    /// transaction, and returns how far the pass is. Used when the churn rules or the model change,
+    /// so a whole store is rescheduled in short transactions.
+    ///
+    /// The pass is shared: its cursor (the last client id handled, in id order) is kept in the
+    /// store and claimed with each chunk, so churn-worker replicas that start the same pass at once
+    /// split it between them and no client is rescheduled twice. The chunk that reaches the end
+    /// records the pass's id under ``ReschedulePass/completedSetting`` in the same transaction and
+    /// drops every pass cursor (a pass started again later starts from the beginning); once it is
+    /// recorded, the pass is finished for everyone and a call does nothing.
+    func rescheduleReviews(
+        _ pass: ReschedulePass, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?
+    ) async throws -> RescheduleProgress
 
     /// The event clock: the oldest of the newest event times recorded per input partition (a
     /// watermark, so a partition the consumers have not caught up on holds it back), leaving out
@@ -94,6 +103,10 @@ public protocol ClientStore: Sendable {
     /// One client's state with their recent tasks and status changes, or nil if unknown.
     func client(id: String, recent: Int) async throws -> ClientView?
 
+    /// How many input events were accepted (one count, cheaper than ``summary()``; for tools
+    /// watching a load go in).
+    func acceptedEventCount() async throws -> Int
+
     /// Counts for reports: clients by status, tasks by kind, accepted and waiting events, outbox backlog.
     func summary() async throws -> StoreSummary
 
@@ -105,6 +118,43 @@ public protocol ClientStore: Sendable {
 
     /// The newest model of a kind (`bgnbd`, `mbgnbd`, `gamma-gamma`), if any was fitted.
     func newestModel(kind: String) async throws -> StoredModel?
+}
+
+/// A pass over every client recomputing review times, shared by whoever runs it (see
+/// ``ClientStore/rescheduleReviews(_:limit:schedule:)``).
+public struct ReschedulePass: Sendable, Equatable {
+    /// What the pass recomputes with (the churn policy's fingerprint): passes with other ids keep
+    /// cursors of their own.
+    public var id: String
+    /// The store setting that holds the id of the pass last completed.
+    public var completedSetting: String
+
+    public init(id: String, completedSetting: String) {
+        self.id = id
+        self.completedSetting = completedSetting
+    }
+
+    /// The setting holding this pass's cursor: one per pass id (a short digest of it), all
+    /// under one prefix so a completed pass can drop them together.
+    public var cursorSetting: String {
+        cursorPrefix + SHA256.hex(id).prefix(24)
+    }
+
+    /// The prefix of every pass cursor of ``completedSetting``.
+    public var cursorPrefix: String { completedSetting + ".cursor." }
+}
+
+/// What one chunk of a rescheduling pass did.
+public struct RescheduleProgress: Sendable, Equatable {
+    /// Clients whose review time this chunk recomputed (changed or not).
+    public var clients: Int
+    /// Whether the pass is complete (by this chunk or an earlier one, of any replica).
+    public var finished: Bool
+
+    public init(clients: Int, finished: Bool) {
+        self.clients = clients
+        self.finished = finished
+    }
 }
 
 /// A fitted model as stored: its kind, parameters (JSON object of numbers) and fit figures.
@@ -483,6 +533,9 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let corruptRow = Code(rawValue: "corrupt_row")
         /// The deployment key is missing, unreadable, or not the one the store was written with.
         public static let invalidKey = Code(rawValue: "invalid_deployment_key")
+        /// A store copy was refused: the target is not empty, a worker still runs on the source, or
+        /// the source holds what the target cannot take.
+        public static let notCopyable = Code(rawValue: "store_not_copyable")
     }
 
     public var code: Code

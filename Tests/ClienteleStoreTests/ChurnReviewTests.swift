@@ -1,6 +1,7 @@
 import ClienteleDomain
 import ClienteleStore
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Churn reviews in the store (SQLite and PostgreSQL)")
@@ -119,19 +120,67 @@ struct ChurnReviewTests {
         #expect(try await store.dueReviewCount(at: Self.day(93)) == 4)  // C00 (day 91), C01 (92), C02, C03
 
         let policy = policy
-        var after: String?
-        var rounds = 0
+        let pass = ReschedulePass(id: "test-policy", completedSetting: "schedule")
+        var chunks: [RescheduleProgress] = []
         repeat {
-            after = try await store.rescheduleReviews(after: after, limit: 10) { policy.nextReview(for: $0) }
-            rounds += 1
-        } while after != nil
-        #expect(rounds == 4)  // 10 + 10 + 5, then an empty round
+            chunks.append(try await store.rescheduleReviews(pass, limit: 10) { policy.nextReview(for: $0) })
+        } while !(chunks.last?.finished ?? false)
+        #expect(chunks == [.init(clients: 10, finished: false), .init(clients: 10, finished: false), .init(clients: 5, finished: true)])
         #expect(try await store.client(id: "C03", recent: 0)?.state.nextReviewAt == Self.day(13))
+        #expect(try await store.setting("schedule") == "test-policy")
+        #expect(try await store.setting(pass.cursorSetting) == nil)  // cursors dropped once complete
+        // A completed pass does nothing; the same pass started again after another completed starts over.
+        #expect(try await store.rescheduleReviews(pass, limit: 10) { _ in nil } == .init(clients: 0, finished: true))
+        let other = ReschedulePass(id: "other-policy", completedSetting: "schedule")
+        #expect(try await store.rescheduleReviews(other, limit: 30) { policy.nextReview(for: $0) }.clients == 25)
+        #expect(try await store.rescheduleReviews(pass, limit: 30) { policy.nextReview(for: $0) }.clients == 25)
         #expect(try await store.setting("x") == nil)
         try await store.setSetting("x", to: "1")
         try await store.setSetting("x", to: "2")
         #expect(try await store.setting("x") == "2")
     }
+
+    @Test("churn-worker replicas share a rescheduling pass: every client rescheduled exactly once", arguments: StoreBackend.allCases)
+    func sharedReschedulingPass(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
+        defer { database.remove() }
+        let store = try database.open()
+        let events = (0..<1_000).map { purchase("p\($0)", client: String(format: "C%04d", $0), day: $0 % 30) }
+        _ = try await store.apply(events, rules: clientRules)
+        let policy = policy
+        let pass = ReschedulePass(id: "shared", completedSetting: "schedule")
+        // Every client the schedule closure sees, per replica: a client seen twice was rescheduled twice.
+        let seen = SeenClients()
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    var handled = 0
+                    var progress: RescheduleProgress
+                    repeat {
+                        progress = try await store.rescheduleReviews(pass, limit: 37) { client in
+                            seen.counts.withLock { $0[client.clientId, default: 0] += 1 }
+                            return policy.nextReview(for: client)
+                        }
+                        handled += progress.clients
+                    } while !progress.finished
+                    return handled
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(counts.reduce(0, +) == 1_000)
+        let everyClient = seen.counts.withLock { $0 }
+        #expect(everyClient.count == 1_000 && everyClient.values.allSatisfy { $0 == 1 })
+        let client = try #require(try await store.client(id: "C0003", recent: 0)).state
+        #expect(client.nextReviewAt == policy.nextReview(for: client))
+        #expect(try await store.setting("schedule") == "shared")
+    }
+
+}
+
+/// How often each client was handed to a schedule closure, across tasks.
+final class SeenClients: Sendable {
+    let counts = Mutex<[String: Int]>([:])
 }
 
 extension Array {

@@ -40,11 +40,24 @@ extension PostgresClientStore {
         }
     }
 
-    public func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String? {
+    public func rescheduleReviews(
+        _ pass: ReschedulePass, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?
+    ) async throws -> RescheduleProgress {
         let logger = logger
         return try await transaction { connection in
+            // The claim on the pass's cursor: replicas take their chunks one after the other.
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockSpace), \(PostgresSchema.rescheduleLock))", logger: logger)
+            var completed: String?
+            var cursor = ""
+            let settings = try await connection.query(
+                "SELECT name, value FROM settings WHERE name = \(pass.completedSetting) OR name = \(pass.cursorSetting)", logger: logger)
+            for try await (name, value) in settings.decode((String, String).self) {
+                if name == pass.completedSetting { completed = value } else { cursor = value }
+            }
+            if completed == pass.id { return RescheduleProgress(clients: 0, finished: true) }
             var bindings = PostgresBindings()
-            bindings.append(clientId ?? "")
+            bindings.append(cursor)
             bindings.append(Int64(limit))
             let clients = try await PostgresRows.clients(connection.query(PostgresQuery(unsafeSQL: """
                 SELECT \(ClientRows.columns) FROM clients WHERE client_id > $1 ORDER BY client_id LIMIT $2 FOR UPDATE
@@ -64,7 +77,18 @@ extension PostgresClientStore {
                     FROM unnest(\(ids)::text[], \(times)::int8[]) AS u(id, next) WHERE clients.client_id = u.id
                     """, logger: logger)
             }
-            return clients.last?.clientId
+            guard clients.count == limit, let last = clients.last?.clientId else {
+                try await connection.query("""
+                    INSERT INTO settings (name, value) VALUES (\(pass.completedSetting), \(pass.id))
+                    ON CONFLICT (name) DO UPDATE SET value = excluded.value
+                    """, logger: logger)
+                try await connection.query("DELETE FROM settings WHERE starts_with(name, \(pass.cursorPrefix))", logger: logger)
+                return RescheduleProgress(clients: clients.count, finished: true)
+            }
+            try await connection.query("""
+                INSERT INTO settings (name, value) VALUES (\(pass.cursorSetting), \(last)) ON CONFLICT (name) DO UPDATE SET value = excluded.value
+                """, logger: logger)
+            return RescheduleProgress(clients: clients.count, finished: false)
         }
     }
 
@@ -77,6 +101,10 @@ extension PostgresClientStore {
 
     public func newestEventTime() async throws -> Timestamp? {
         try await single("SELECT max(newest_at) FROM event_clock", as: Int64?.self).flatMap { $0 }.map(Timestamp.init(millisecondsSinceEpoch:))
+    }
+
+    public func acceptedEventCount() async throws -> Int {
+        Int(try await single("SELECT count(*) FROM processed_events", as: Int64.self) ?? 0)
     }
 
     public func dueReviewCount(at now: Timestamp) async throws -> Int {

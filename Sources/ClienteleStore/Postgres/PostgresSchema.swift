@@ -18,6 +18,8 @@ enum PostgresSchema {
     /// 100 + n input partition n.
     static let lockSpace: Int32 = 0x434C_4E54
     static let migrationLock: Int32 = 0
+    /// The transaction-level advisory lock that claims the next chunk of a rescheduling pass.
+    static let rescheduleLock: Int32 = 2
 
     static let migrations: [Migration] = [
         Migration(version: 1, name: "clients, idempotency, tasks, outbox, stream alignment, models", sql: [

@@ -69,18 +69,33 @@ extension SQLiteClientStore {
         return newest
     }
 
-    public func rescheduleReviews(after clientId: String?, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?) async throws -> String? {
+    public func rescheduleReviews(
+        _ pass: ReschedulePass, limit: Int, schedule: @escaping @Sendable (ClientState) -> Timestamp?
+    ) async throws -> RescheduleProgress {
+        // One writer at a time: the immediate transaction is the claim on the pass's cursor.
         try await immediateTransaction { db in
+            let setting = "SELECT value FROM settings WHERE name = ?"
+            if try String.fetchOne(db, sql: setting, arguments: [pass.completedSetting]) == pass.id {
+                return RescheduleProgress(clients: 0, finished: true)
+            }
+            let cursor = try String.fetchOne(db, sql: setting, arguments: [pass.cursorSetting]) ?? ""
             let clients = try Self.loadClients(
                 db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?"),
-                arguments: [clientId ?? "", limit])
+                arguments: [cursor, limit])
             var changed: [(clientId: String, values: [(any DatabaseValueConvertible)?])] = []
             for client in clients {
                 let next = schedule(client)
                 if next != client.nextReviewAt { changed.append((client.clientId, [next?.millisecondsSinceEpoch])) }
             }
             try Self.updateColumns(["next_review_at"], of: changed, in: db)
-            return clients.last?.clientId
+            let upsert = "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            guard clients.count == limit, let last = clients.last?.clientId else {
+                try db.execute(sql: upsert, arguments: [pass.completedSetting, pass.id])
+                try db.execute(sql: "DELETE FROM settings WHERE substr(name, 1, length(?)) = ?", arguments: [pass.cursorPrefix, pass.cursorPrefix])
+                return RescheduleProgress(clients: clients.count, finished: true)
+            }
+            try db.execute(sql: upsert, arguments: [pass.cursorSetting, last])
+            return RescheduleProgress(clients: clients.count, finished: false)
         }
     }
 
