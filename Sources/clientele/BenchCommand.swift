@@ -31,6 +31,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Partitions per topic.") var partitions = 16
     @Option(help: "Extra worker settings, e.g. CLIENTELE_BATCH_SIZE=5000 (repeatable).") var env: [String] = []
     @Option(help: "Folder for the benchmark's SQLite file and worker log.") var directory = "bench-output"
+    @Option(help: "Run on this empty PostgreSQL database (postgres://…) instead of a fresh SQLite file.") var database: String?
+    @Option(help: "purchase-worker replicas sharing the partitions (PostgreSQL; SQLite allows one host only).") var replicas = 1
+
+    func validate() throws {
+        guard (1...8).contains(replicas) else { throw ValidationError("--replicas takes 1 to 8") }
+    }
 
     func run() async throws {
         bootstrapCommandLogging(.error)
@@ -40,7 +46,8 @@ struct BenchCommand: AsyncParsableCommand {
             guard parts.count == 2 else { throw ValidationError("--env takes NAME=VALUE") }
             extra[parts[0]] = parts[1]
         }
-        let stack = try LocalStack(directory: directory, partitions: partitions)
+        let stack = try LocalStack(directory: directory, partitions: partitions, database: database)
+        try await stack.requireEmptyStore()
         let producer = try KafkaProducer(configuration: stack.kafkaConfiguration, logger: Logger(label: "bench"))
         let topic = stack.topics.resolve(TopicNames.purchases)
 
@@ -58,12 +65,12 @@ struct BenchCommand: AsyncParsableCommand {
         })
         print("▶ starting contact-worker (no contacts yet), then purchase-worker \(extra.isEmpty ? "" : "with \(extra)")")
         try stack.startWorker("contact-worker", environment: extra)
-        let store = try await waitForStoreFile(stack)
+        let store = try await waitForStore(stack)
         let contactsReady = ContinuousClock.now.advanced(by: .seconds(60))
         while try await store.streamProgress().filter({ $0.stream == .contacts }).count < partitions, ContinuousClock.now < contactsReady {
             try await Task.sleep(for: .milliseconds(100))
         }
-        try stack.startWorker(environment: extra)
+        try stack.startReplicas("purchase-worker", count: replicas, environment: extra)
         var firstSeen: (ContinuousClock.Instant, Int)?
         while true {
             let accepted = try await store.acceptedEventCount()
@@ -168,22 +175,29 @@ struct BenchCommand: AsyncParsableCommand {
             return values.isEmpty ? .nan : values[min(values.count - 1, Int(Double(values.count) * p))]
         }
         print("")
-        print("purchase-worker benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores, contact-worker beside it)")
-        print(String(format: "  sustained throughput   %.0f events/s  (%d events, %d clients, %d partitions)", sustained, events, clients, partitions))
+        let storeName = stack.postgres == nil ? "SQLite" : "PostgreSQL"
+        print("purchase-worker benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores, contact-worker beside it, \(storeName) store, "
+            + "\(replicas) purchase-worker replica\(replicas == 1 ? "" : "s"))")
+        print(String(format: "  sustained throughput   %.0f events/s  (%d events, %d clients, %d partitions, %@)", sustained, events, clients, partitions, storeName))
         print(String(format: "  purchase → task        p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms  (%d of %d purchases at %d/s, %d contacts/s)",
                      percentile(0.50), percentile(0.90), percentile(0.99), measured.last ?? .nan, measured.count, total, rate, contactRate))
         print(String(format: "  purchase → status      p50 %.1f ms, p90 %.1f ms, p99 %.1f ms  (the client-status event, same transaction)",
                      percentile(0.50, of: measuredStatus), percentile(0.90, of: measuredStatus), percentile(0.99, of: measuredStatus)))
-        print("  worker peak memory     \(peak.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "unknown") (VmHWM)")
+        print("  worker peak memory     \(peak.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "unknown") (VmHWM\(replicas > 1 ? ", first replica" : ""))")
         print("  worker exit status     \(exit) after SIGTERM")
     }
 
-    private func waitForStoreFile(_ stack: LocalStack) async throws -> SQLiteClientStore {
-        for _ in 0..<200 {
-            if FileManager.default.fileExists(atPath: stack.databasePath) { break }
-            try await Task.sleep(for: .milliseconds(50))
+    /// The store, once the first worker created it (SQLite) or it is migrated (PostgreSQL).
+    private func waitForStore(_ stack: LocalStack) async throws -> any ClientStore {
+        if stack.postgres == nil {
+            for _ in 0..<200 {
+                if FileManager.default.fileExists(atPath: stack.databasePath) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
-        return try stack.store()
+        let store = try stack.store()
+        try await store.waitUntilReady()
+        return store
     }
 
     private func skipExisting(_ consumer: KafkaConsumer) async throws {

@@ -42,7 +42,10 @@ struct BenchSweepCommand: AsyncParsableCommand {
             seeded = true
             print("starting from the seeded store \(path).seed")
         }
-        let store = try StoreOpener.open(url)
+        // A throwaway key for a PostgreSQL benchmark database (SQLite: the file beside it).
+        let key: DeploymentKeySource = if case .postgres = url { .key(DeploymentKey.random()) } else { .besideStore }
+        let store = try StoreOpener.open(url, key: key)
+        try await store.waitUntilReady()
         // WAL checkpoints beside the writes, as in a worker process.
         let maintenance = Task { try? await StoreMaintenance(store: store, logger: Logger(label: "bench-sweep")).run() }
         defer { maintenance.cancel() }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClienteleDomain
 import ClienteleKafka
 import ClienteleRuntime
+import ClienteleStore
 import ClienteleWorkload
 import Foundation
 import Logging
@@ -16,6 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Number of prospects (known only from contacts).") var prospects = 500
     @Option(help: "Number of contact events.") var contacts = 10_000
     @Option(help: "Folder for the demo's SQLite file and worker log.") var directory = "demo-output"
+    @Option(help: "Run on this empty PostgreSQL database (postgres://…) instead of a fresh SQLite file.") var database: String?
 
     /// The configuration this binary was built with.
     static var buildConfiguration: String {
@@ -33,8 +35,15 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         bootstrapCommandLogging(.error)
         print("▶ starting the embedded broker (3 brokers, 16 partitions per topic)")
-        let stack = try LocalStack(directory: directory, partitions: 16)
+        let stack: LocalStack
+        do { stack = try LocalStack(directory: directory, partitions: 16, database: database) } catch let error as StoreError {
+            throw ValidationError("--database: \(error.message)")
+        }
         print("  bootstrap.servers=\(stack.cluster.bootstrapServers)")
+        do { try await stack.requireEmptyStore() } catch {
+            await stack.shutdown()
+            throw error
+        }
         // Six months of history up to now, as a company has when it starts with Clientele.
         let now = Int64(Date().timeIntervalSince1970)
         let span: Int64 = 180 * 86_400
@@ -58,7 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         await producer.close()
 
-        print("▶ starting purchase-worker, contact-worker and churn-worker on a fresh SQLite file: \(stack.databasePath)")
+        print("▶ starting purchase-worker, contact-worker and churn-worker on \(stack.databaseDescription)")
         let started = ContinuousClock.now
         // A stream read to its end counts as complete after 3 s here (30 s by default): the demo's
         // last events do not wait long for the other stream.
@@ -120,7 +129,7 @@ struct DemoCommand: AsyncParsableCommand {
         print("published          \(outputs[TopicNames.clientStatus] ?? 0) client-status events, \(outputs[TopicNames.followUpTasks] ?? 0) follow-up tasks")
         print("workers exit       status \(status) after SIGTERM (logs: \(directory)/purchase-worker.log, contact-worker.log, churn-worker.log)")
         print("")
-        print("Look at a client:    .build/debug/clientele client show \(PurchaseGenerator.clientId(0)) --database sqlite:\(stack.databasePath)")
-        print("and at a prospect:   .build/debug/clientele client show \(ContactGenerator.prospectId(0)) --database sqlite:\(stack.databasePath)")
+        print("Look at a client:    .build/debug/clientele client show \(PurchaseGenerator.clientId(0)) --database \(stack.databaseArgument)")
+        print("and at a prospect:   .build/debug/clientele client show \(ContactGenerator.prospectId(0)) --database \(stack.databaseArgument)")
     }
 }

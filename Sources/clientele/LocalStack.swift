@@ -5,23 +5,64 @@ import ClienteleStore
 import Foundation
 import Logging
 
-/// The embedded broker, a fresh SQLite file and worker child processes (`purchase-worker`,
-/// `contact-worker`, `churn-worker`) sharing it: what the demo and the benchmark run on.
+/// The embedded broker, a store (a fresh SQLite file, or an empty PostgreSQL database given) and
+/// worker child processes (`purchase-worker`, `contact-worker`, `churn-worker`) sharing it: what
+/// the demo and the benchmark run on.
 final class LocalStack {
     let cluster: MockKafkaCluster
     let topics: TopicNames
+    /// The SQLite file (used when no PostgreSQL database is given).
     let databasePath: String
+    /// The PostgreSQL database the workers share, nil: the SQLite file.
+    let postgres: DatabaseURL.PostgresLocation?
+    /// The store URL given to the workers.
+    let databaseURL: String
+    /// The deployment key every process on a PostgreSQL store uses (created in the folder).
+    let keyFile: String
     let directory: String
-    /// Running workers by executable name.
+    /// Running workers by name (`purchase-worker`, or `purchase-worker-2` for a second replica).
     private(set) var workers: [String: Process] = [:]
+    private var openedStore: (any ClientStore)?
 
-    init(directory: String, partitions: Int, topics: TopicNames = TopicNames()) throws {
+    /// `database`: a `postgres://` URL of an empty database; nil, a fresh SQLite file in `directory`.
+    init(directory: String, partitions: Int, topics: TopicNames = TopicNames(), database: String? = nil) throws {
         self.directory = directory
         self.topics = topics
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         databasePath = directory + "/clientele.sqlite"
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: databasePath + suffix) }
+        keyFile = directory + "/clientele.key"
+        if let database {
+            guard case .postgres(let location) = try DatabaseURL(parsing: database) else {
+                throw LocalStackError("--database takes a postgres:// URL (without it, a fresh SQLite file is used)")
+            }
+            postgres = location
+            databaseURL = database
+            _ = try DeploymentKey.readOrCreate(file: keyFile)
+        } else {
+            postgres = nil
+            databaseURL = "sqlite:" + databasePath
+            for suffix in ["", "-wal", "-shm", ".key"] { try? FileManager.default.removeItem(atPath: databasePath + suffix) }
+        }
         cluster = try EmbeddedBroker.start(brokers: 3, partitions: partitions, topics: topics)
+    }
+
+    /// Where the workers' store is, for people (no password).
+    var databaseDescription: String {
+        postgres.map { "PostgreSQL \(DatabaseURL.postgres($0))" } ?? "a fresh SQLite file: \(databasePath)"
+    }
+
+    /// The `--database` argument that shows this store to `clientele` commands.
+    var databaseArgument: String { postgres == nil ? databaseURL : "'<the --database URL>'" }
+
+    /// Refuses a PostgreSQL database that already holds a store (the figures would mix runs).
+    func requireEmptyStore() async throws {
+        guard postgres != nil else { return }
+        let store = try store()
+        try await store.waitUntilReady()
+        let accepted = try await store.acceptedEventCount()
+        guard accepted == 0 else {
+            throw LocalStackError("the PostgreSQL database already holds a store (\(accepted) events accepted): give an empty one, e.g. createdb clientele_demo_2")
+        }
     }
 
     /// See ``startWorker(environment:)``.
@@ -38,11 +79,28 @@ final class LocalStack {
                            properties: ["fetch.wait.max.ms": String(Self.mockFetchWaitMilliseconds)])
     }
 
-    /// Opens the store (after the worker created it, or creating it).
-    func store() throws -> SQLiteClientStore { try SQLiteClientStore(path: databasePath) }
+    /// Opens the store (after the worker created it, or creating it); one pool for the stack.
+    func store() throws -> any ClientStore {
+        if let openedStore { return openedStore }
+        let store: any ClientStore
+        if let postgres {
+            store = try PostgresClientStore(location: postgres, poolSize: 2, key: try DeploymentKey.read(file: keyFile), startupTimeout: .seconds(30))
+        } else {
+            store = try SQLiteClientStore(path: databasePath)
+        }
+        openedStore = store
+        return store
+    }
+
+    /// Starts `count` replicas of a worker: `name`, then `name-2`, `name-3`… (each with its own log).
+    func startReplicas(_ name: String, count: Int, environment extra: [String: String] = [:]) throws {
+        for replica in 1...max(1, count) {
+            try startWorker(name, replica: replica, environment: extra)
+        }
+    }
 
     /// Starts a worker (the executable next to this one), logging to `<directory>/<name>.log`.
-    func startWorker(_ name: String = "purchase-worker", environment extra: [String: String] = [:]) throws {
+    func startWorker(_ name: String = "purchase-worker", replica: Int = 1, environment extra: [String: String] = [:]) throws {
         let executable = Self.siblingExecutable(name)
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw LocalStackError("cannot find the \(name) executable at \(executable); build it with `swift build`")
@@ -51,7 +109,8 @@ final class LocalStack {
         process.executableURL = URL(fileURLWithPath: executable)
         var environment = ProcessInfo.processInfo.environment
         environment["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrapServers
-        environment["DATABASE_URL"] = "sqlite:" + databasePath
+        environment["DATABASE_URL"] = databaseURL
+        if postgres != nil { environment["CLIENTELE_ERASURE_KEY_FILE"] = keyFile }
         environment["CLIENTELE_TOPIC_PREFIX"] = topics.prefix
         environment["CLIENTELE_LOG_LEVEL"] = environment["CLIENTELE_LOG_LEVEL"] ?? "notice"
         // librdkafka's mock broker holds every fetch for the full fetch.wait.max.ms even when data
@@ -59,12 +118,13 @@ final class LocalStack {
         environment["KAFKA_FETCH_WAIT_MAX_MS"] = environment["KAFKA_FETCH_WAIT_MAX_MS"] ?? String(Self.mockFetchWaitMilliseconds)
         environment.merge(extra) { $1 }
         process.environment = environment
-        let logPath = directory + "/\(name).log"
+        let label = replica == 1 ? name : "\(name)-\(replica)"
+        let logPath = directory + "/\(label).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = FileHandle(forWritingAtPath: logPath)
         try process.run()
-        workers[name] = process
+        workers[label] = process
     }
 
     /// Peak resident memory of a worker so far (VmHWM), in bytes.
@@ -167,6 +227,7 @@ final class LocalStack {
 
     func shutdown() async {
         await stopWorkers()
+        (openedStore as? PostgresClientStore)?.close()
         cluster.shutdown()
     }
 
