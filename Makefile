@@ -8,7 +8,7 @@ BENCH_CLIENTS ?= 20000
 help:
 	@echo "make demo    load a generated history of purchases and contacts into the embedded broker, run the three workers on it; print a summary"
 	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes)"
-	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory"
+	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory, on SQLite and on PostgreSQL (1 and 2 replicas)"
 	@echo "make acceptance  200,000 purchases sent with an independent client (confluent-kafka), checked end to end"
 	@echo "make broker  run the embedded development broker"
 
@@ -38,7 +38,7 @@ test-e2e: build
 
 bench: deps
 	$(SWIFT) build -c release
-	.build/release/clientele bench --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
+	scripts/bench-postgres.sh $(BENCH_EVENTS) $(BENCH_CLIENTS) 1000000
 	.build/release/clientele bench-store --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
 	.build/release/clientele bench-model --clients 1000000
 	.build/release/clientele bench-sweep --clients 1000000 --due-percent 1

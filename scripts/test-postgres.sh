@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for a test run: `start DIR` prints the admin URL (and writes it to
-# DIR/url), `stop DIR` stops the server and removes DIR. No Docker, no server assumed: Debian's
-# `postgresql` package is installed when missing. PostgreSQL refuses to run as root, so as root the
+# DIR/url), `createdb DIR NAME` adds a database, `stop DIR` stops the server and removes DIR.
+# No Docker, no server assumed: Debian's `postgresql` package is installed when missing. PostgreSQL refuses to run as root, so as root the
 # server runs as an unprivileged user of its own (`clientele-test`, created when missing).
-# Durability is switched off (fsync, synchronous_commit) for speed: benchmarks use their own server.
+# Durability is switched off (fsync, synchronous_commit) for speed; with POSTGRES_DURABLE=1 the
+# server keeps PostgreSQL's durable defaults (benchmarks: figures are taken with durable settings).
 set -euo pipefail
 
 command=${1:-}
 dir=${2:-}
-[ -n "$command" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+[ -n "$command" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR | createdb DIR NAME" >&2; exit 2; }
 
 find_bin() {
   for candidate in /usr/lib/postgresql/*/bin; do
@@ -45,12 +46,22 @@ start)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
   as_owner "$bin/initdb" -D "$dir/data" -U clientele --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
+  speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${POSTGRES_DURABLE:-0}" = 1 ] && speed=""
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $speed -c shared_buffers=256MB" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   url="postgres://clientele@127.0.0.1:$port/postgres?sslmode=disable"
   echo "$url" > "$dir/url"
   echo "$url"
+  ;;
+createdb)
+  # createdb DIR NAME: a new database on the server DIR runs.
+  name=${3:?usage: $0 createdb DIR NAME}
+  bin=$(find_bin)
+  url=$(cat "$dir/url")
+  port=${url##*:}; port=${port%%/*}
+  as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U clientele "$name"
   ;;
 stop)
   if [ -d "$dir/data" ]; then
@@ -60,6 +71,6 @@ stop)
   rm -rf "$dir"
   ;;
 *)
-  echo "usage: $0 start|stop DIR" >&2; exit 2
+  echo "usage: $0 start|stop DIR | createdb DIR NAME" >&2; exit 2
   ;;
 esac

@@ -72,6 +72,10 @@ public struct WorkerConfiguration: Sendable {
     public var taskMaxAge: Duration
     /// The deployment key file (`CLIENTELE_ERASURE_KEY_FILE`); nil: beside an SQLite store.
     public var erasureKeyFile: String?
+    /// How long the idempotency record of an event is kept, counted back from the newest event
+    /// time read (`CLIENTELE_IDEMPOTENCY_RETENTION_DAYS`): longer than any Kafka retention or
+    /// replay window, since a redelivery older than it is taken as a new event.
+    public var idempotencyRetentionDays: Int
 
     /// Reads and validates the configuration of `workerName`.
     /// - Throws: ``ConfigurationProblem`` naming the setting and what to fix.
@@ -158,6 +162,7 @@ public struct WorkerConfiguration: Sendable {
         }
         timeWindow = EventTimeWindow(earliest: earliest, maximumClockSkewSeconds: skew.components.seconds)
         taskMaxAge = try reader.duration("clientele.task.max.age", default: "7d", in: .seconds(1) ... .seconds(36_500 * 86_400))
+        idempotencyRetentionDays = try reader.integer("clientele.idempotency.retention.days", default: 400, in: 1...36_500)
         let keyFile = reader.string("clientele.erasure.key.file", default: "")
         erasureKeyFile = keyFile.isEmpty ? nil : keyFile
         if let erasureKeyFile, !FileManager.default.isReadableFile(atPath: erasureKeyFile) {

@@ -91,6 +91,8 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
     public let producer: KafkaProducer
     public let relay: OutboxRelay
     public let worker: ConsumerWorker<Handler>
+    /// `CLIENTELE_IDEMPOTENCY_RETENTION_DAYS`, for the store's upkeep.
+    let retentionDays: Int
 
     public init(handler: Handler, configuration: WorkerConfiguration, logger: Logger) throws {
         logger.info("starting", metadata: [
@@ -98,6 +100,7 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
             "group": "\(configuration.groupId)", "batchSize": "\(configuration.batchSize)",
         ])
         store = try configuration.openStore(logger: logger)
+        retentionDays = configuration.idempotencyRetentionDays
         producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         let consumer = try KafkaConsumer(
             configuration: configuration.kafka, groupId: configuration.groupId,
@@ -115,7 +118,7 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
     /// The worker stops consuming first and the relay then publishes what the last batches wrote.
     /// Either service ending ends the group.
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([StoreMaintenance(store: store, logger: logger), WaitingEventsMonitor(store: store, logger: logger), relay, worker],
+        Self.group([StoreMaintenance(store: store, retentionDays: retentionDays, logger: logger), WaitingEventsMonitor(store: store, logger: logger), relay, worker],
                    store: store, signals: signals, logger: logger)
     }
 }
@@ -126,6 +129,8 @@ public struct ChurnServices: WorkerAssembly {
     public let producer: KafkaProducer
     public let relay: OutboxRelay
     public let worker: ChurnWorker
+    /// `CLIENTELE_IDEMPOTENCY_RETENTION_DAYS`, for the store's upkeep.
+    let retentionDays: Int
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         let churn = configuration.churn
@@ -135,6 +140,7 @@ public struct ChurnServices: WorkerAssembly {
             "model": "\(churn.modelKind.rawValue)",
         ])
         store = try configuration.openStore(logger: logger)
+        retentionDays = configuration.idempotencyRetentionDays
         producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
         worker = ChurnWorker(
@@ -144,7 +150,7 @@ public struct ChurnServices: WorkerAssembly {
     }
 
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([StoreMaintenance(store: store, logger: logger), relay, worker], store: store, signals: signals, logger: logger)
+        Self.group([StoreMaintenance(store: store, retentionDays: retentionDays, logger: logger), relay, worker], store: store, signals: signals, logger: logger)
     }
 }
 

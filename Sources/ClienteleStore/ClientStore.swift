@@ -81,6 +81,14 @@ public protocol ClientStore: Sendable {
     /// database file, off the write path).
     func performMaintenance() async throws
 
+    /// Forgets the idempotency records of events that occurred before `occurredBefore` (the
+    /// retention horizon: a redelivery older than it is taken as a new event), one step at a time
+    /// off the write path. PostgreSQL drops the whole days (partitions) before the horizon at once;
+    /// SQLite looks at the next `limit` records after `resumingAfter` (nil: from the first) and
+    /// deletes the old ones among them. Returns how many records went and where to resume (nil:
+    /// the pass is complete).
+    func expireEventRecords(occurredBefore: Timestamp, resumingAfter: String?, limit: Int) async throws -> EventRecordExpiry
+
     /// A small named value the workers keep in the store (e.g. which churn rules the review
     /// times were computed with).
     func setting(_ name: String) async throws -> String?
@@ -154,6 +162,19 @@ public struct RescheduleProgress: Sendable, Equatable {
     public init(clients: Int, finished: Bool) {
         self.clients = clients
         self.finished = finished
+    }
+}
+
+/// What one step of the idempotency records' retention did.
+public struct EventRecordExpiry: Sendable, Equatable {
+    /// Records removed by this step.
+    public var removed: Int
+    /// Where the next step goes on; nil when the pass is complete.
+    public var resumeAfter: String?
+
+    public init(removed: Int, resumeAfter: String?) {
+        self.removed = removed
+        self.resumeAfter = resumeAfter
     }
 }
 

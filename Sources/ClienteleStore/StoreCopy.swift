@@ -29,6 +29,11 @@ public enum StoreCopy {
     static let skippedTables: Set<String> = ["schema_migrations", "relay_lease"]
     /// The rows that make a store non-empty: a copy never merges into one of these.
     static let contentTables = ["clients", "processed_events", "erased_clients", "outbox", "status_changes", "models", "waiting_events"]
+    /// Columns PostgreSQL has that SQLite derives: the SQLite expression giving each.
+    static let derivedColumns: [String: [String: String]] = [
+        // The event's UTC day (floor division, also before 1970).
+        "processed_events": ["event_day": "((occurred_at - ((occurred_at % 86400000) + 86400000) % 86400000) / 86400000)"],
+    ]
     /// Rows read from SQLite and inserted per statement.
     static let chunkSize = 5_000
 
@@ -145,12 +150,13 @@ public enum StoreCopy {
             return Set(try db.columns(in: table.name).map(\.name))
         }
         guard let sourceColumns else { return 0 }
-        let columns = table.columns.filter { sourceColumns.contains($0.name) }
-        if let missing = table.columns.first(where: { !sourceColumns.contains($0.name) && !$0.hasDefault }) {
+        let derived = derivedColumns[table.name] ?? [:]
+        let columns = table.columns.filter { sourceColumns.contains($0.name) || derived[$0.name] != nil }
+        if let missing = table.columns.first(where: { !sourceColumns.contains($0.name) && derived[$0.name] == nil && !$0.hasDefault }) {
             throw StoreError(.notCopyable, "the SQLite store's table \(table.name) has no column \(missing.name): open it once with this release's workers first")
         }
         guard !columns.isEmpty else { return 0 }
-        let selectList = columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        let selectList = columns.map { derived[$0.name] ?? "\"\($0.name)\"" }.joined(separator: ", ")
         // Paged by the primary key (most tables are WITHOUT ROWID), else by rowid.
         let primaryKey = try await snapshot.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", arguments: [table.name])
@@ -169,6 +175,11 @@ public enum StoreCopy {
             }
             guard let last = page.last else { break }
             after = Array(last.prefix(order.count))
+            if let dayColumn = columns.firstIndex(where: { $0.name == "event_day" }), table.name == "processed_events" {
+                // The record partitions of these days, before the rows go in.
+                let days = Set(page.compactMap { Int64.fromDatabaseValue($0[order.count + dayColumn]) }).map(Int32.init).sorted()
+                try await connection.query("SELECT clientele_ensure_event_days(\(days)::int4[])", logger: logger)
+            }
             try await insert(page.map { Array($0.dropFirst(order.count)) }, into: table.name, columns: columns,
                              connection: connection, logger: logger)
             copied += page.count

@@ -23,7 +23,7 @@ final class TemporaryDatabase: Sendable {
     let directory: String
     /// The deployment key every store opened here uses (PostgreSQL needs one given).
     let key: DeploymentKey
-    private let postgres: DatabaseURL.PostgresLocation?
+    let postgres: DatabaseURL.PostgresLocation?
     private let opened = Mutex<[PostgresClientStore]>([])
 
     var path: String { directory + "/test.sqlite" }

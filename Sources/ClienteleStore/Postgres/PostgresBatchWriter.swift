@@ -28,8 +28,10 @@ struct PostgresBatchWriter {
         var inserted = Set<String>()
         if !batch.entries.isEmpty {
             let rows = try await run("""
-                INSERT INTO processed_events (stream, event_id, content, source_partition, source_offset, occurred_at)
-                SELECT \(stream), * FROM unnest(\(batch.entries.map(\.event.eventId))::text[], \(fingerprints.map(PostgresRows.bytes))::bytea[],
+                INSERT INTO processed_events (stream, event_id, event_day, content, source_partition, source_offset, occurred_at)
+                SELECT \(stream), * FROM unnest(\(batch.entries.map(\.event.eventId))::text[],
+                                               \(batch.entries.map { Int32($0.event.occurredAt.day) })::int4[],
+                                               \(fingerprints.map(PostgresRows.bytes))::bytea[],
                                                \(batch.entries.map(\.partition))::int4[], \(batch.entries.map(\.offset))::int8[],
                                                \(batch.entries.map(\.event.occurredAt.millisecondsSinceEpoch))::int8[])
                 ON CONFLICT DO NOTHING RETURNING event_id
@@ -108,8 +110,11 @@ struct PostgresBatchWriter {
         outcome.ignoredForErasedClients += reduction.ignoredForErasedClients
         if !reduction.rejected.isEmpty {
             // Not applied: their records go, so that the events can be sent again once fixed.
+            let days = Dictionary(due.map { ($0.event.eventId, Int32($0.event.occurredAt.day)) }, uniquingKeysWith: { first, _ in first })
             try await run("""
-                DELETE FROM processed_events WHERE stream = \(stream) AND event_id = ANY(\(reduction.rejected.map(\.eventId))::text[])
+                DELETE FROM processed_events WHERE stream = \(stream)
+                AND (event_id, event_day) IN (SELECT * FROM unnest(\(reduction.rejected.map(\.eventId))::text[],
+                                                                   \(reduction.rejected.map { days[$0.eventId] ?? -1 })::int4[]))
                 """)
         }
         outcome.accepted -= reduction.rejected.count

@@ -249,4 +249,69 @@ extension PostgresClientStore {
             return true
         }
     }
+
+    public func expireEventRecords(occurredBefore: Timestamp, resumingAfter: String?, limit: Int) async throws -> EventRecordExpiry {
+        // Whole days only: a partition goes once its day ends before the horizon.
+        let horizon = occurredBefore.day
+        let logger = logger
+        let dropped = try await read { connection -> [(day: Int, rows: Int)] in
+            // One replica at a time (the others skip this pass).
+            var locked = false
+            for try await got in try await connection.query(
+                "SELECT pg_try_advisory_lock(\(PostgresSchema.lockSpace), \(PostgresSchema.retentionLock))", logger: logger).decode(Bool.self) {
+                locked = got
+            }
+            guard locked else { return [] }
+            let unlock: PostgresQuery = "SELECT pg_advisory_unlock(\(PostgresSchema.lockSpace), \(PostgresSchema.retentionLock))"
+            do {
+                let dropped = try await Self.dropRecordPartitions(before: horizon, connection: connection, logger: logger)
+                try await connection.query(unlock, logger: logger)
+                return dropped
+            } catch {
+                _ = try? await connection.query(unlock, logger: logger)
+                throw error
+            }
+        }
+        knownEventDays.withLock { known in for entry in dropped { known.remove(Int32(entry.day)) } }
+        return EventRecordExpiry(removed: dropped.reduce(0) { $0 + $1.rows }, resumeAfter: nil)
+    }
+
+    /// Detaches and drops the record partitions of days before `horizon`; returns each day dropped
+    /// with its record count.
+    private static func dropRecordPartitions(before horizon: Int, connection: PostgresConnection, logger: Logger) async throws -> [(day: Int, rows: Int)] {
+        var old: [(name: String, day: Int)] = []
+        let partitions = try await connection.query("""
+            SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+            WHERE p.relname = 'processed_events' AND p.relnamespace = current_schema()::regnamespace ORDER BY 1
+            """, logger: logger)
+        for try await name in partitions.decode(String.self) {
+            guard let day = Self.eventDay(ofPartition: name), day < horizon else { continue }
+            old.append((name, day))
+        }
+        var dropped: [(day: Int, rows: Int)] = []
+        for (name, day) in old {
+            var rows = 0
+            for try await count in try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name)"), logger: logger).decode(Int64.self) {
+                rows = Int(count)
+            }
+            // Detached without blocking the batches that write other days, then dropped.
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE processed_events DETACH PARTITION \(name) CONCURRENTLY"), logger: logger)
+            } catch {
+                // An earlier detach interrupted half-way is finished instead.
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE processed_events DETACH PARTITION \(name) FINALIZE"), logger: logger)
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP TABLE \(name)"), logger: logger)
+            dropped.append((day, rows))
+        }
+        return dropped
+    }
+
+    /// The event day of a record partition's name (`processed_events_YYYYMMDD`).
+    static func eventDay(ofPartition name: String) -> Int? {
+        let digits = name.dropFirst("processed_events_".count)
+        guard name.hasPrefix("processed_events_"), digits.count == 8, digits.allSatisfy(\.isNumber) else { return nil }
+        let text = "\(digits.prefix(4))-\(digits.dropFirst(4).prefix(2))-\(digits.suffix(2))T00:00:00Z"
+        return Timestamp(rfc3339: text)?.day
+    }
 }

@@ -5,6 +5,7 @@ import NIOCore
 import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The production store: one PostgreSQL database shared by any number of worker replicas on any
 /// hosts.
@@ -29,6 +30,8 @@ public final class PostgresClientStore: ClientStore, Service {
     public let location: DatabaseURL.PostgresLocation
     private let connectionConfiguration: PostgresConnection.Configuration
     private let runner: Task<Void, Never>
+    /// The event days whose record partition this process knows to exist.
+    let knownEventDays = Mutex<Set<Int32>>([])
     private let preparation: Task<Void, any Error>
 
     /// How long a transaction that keeps failing on a lost connection is retried before the
@@ -271,9 +274,41 @@ public final class PostgresClientStore: ClientStore, Service {
         guard let key else { throw StoreError(.invalidKey, "the store was opened without the deployment key: it cannot apply events") }
         let fingerprints = key.contentFingerprints(of: batch.entries.lazy.map(\.event))
         let logger = logger
-        return try await transaction { connection in
-            let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
-            return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
+        try await ensureEventDays(Set(batch.entries.map { Int32($0.event.occurredAt.day) }))
+        do {
+            return try await transaction { connection in
+                let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
+                return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
+            }
+        } catch let error where Self.isMissingPartition(error) {
+            // A day this process knew was dropped by another replica's retention since: create it
+            // again (its records expire at the next pass) and apply once more.
+            knownEventDays.withLock { $0.removeAll() }
+            try await ensureEventDays(Set(batch.entries.map { Int32($0.event.occurredAt.day) }))
+            return try await transaction { connection in
+                let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
+                return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
+            }
         }
+    }
+
+    /// Creates the event-day partitions of `days` this process has not seen yet, in a transaction
+    /// of its own (creating a partition locks the parent table: never inside a batch's transaction).
+    func ensureEventDays(_ days: Set<Int32>) async throws {
+        let missing = knownEventDays.withLock { $0.isEmpty ? days : days.subtracting($0) }
+        guard !missing.isEmpty else { return }
+        let logger = logger
+        _ = try await transaction { connection in
+            try await connection.query("SELECT clientele_ensure_event_days(\(missing.sorted())::int4[])", logger: logger)
+            return true
+        }
+        knownEventDays.withLock { $0.formUnion(missing) }
+    }
+
+    /// An insert found no partition for its event day (SQLSTATE 23514 on the event records).
+    static func isMissingPartition(_ error: any Error) -> Bool {
+        let underlying = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.commitError } ?? error
+        guard let psql = underlying as? PSQLError, let message = psql.serverInfo?[.message] else { return false }
+        return psql.serverInfo?[.sqlState] == "23514" && message.contains("no partition of relation")
     }
 }

@@ -15,11 +15,16 @@ enum PostgresSchema {
     }
 
     /// Advisory-lock space of this product (`'CLNT'`), with keys: 0 migrations, 1 the relay,
-    /// 100 + n input partition n.
+    /// 2 rescheduling passes, 3 creating event-day partitions, 4 expiring them, 100 + n input partition n.
     static let lockSpace: Int32 = 0x434C_4E54
     static let migrationLock: Int32 = 0
     /// The transaction-level advisory lock that claims the next chunk of a rescheduling pass.
     static let rescheduleLock: Int32 = 2
+    /// The transaction-level advisory lock under which day partitions of the event records are
+    /// created (inside `clientele_ensure_event_days`).
+    static let partitionLock: Int32 = 3
+    /// The session advisory lock of the replica expiring event records.
+    static let retentionLock: Int32 = 4
 
     static let migrations: [Migration] = [
         Migration(version: 1, name: "clients, idempotency, tasks, outbox, stream alignment, models", sql: [
@@ -199,6 +204,53 @@ enum PostgresSchema {
             )
             """,
         ]),
+        // The event records, partitioned by the event's own (UTC) day so that retention drops
+        // whole days instead of deleting rows. Existing records move into their day's partition.
+        Migration(version: 2, name: "event records partitioned by event day", sql: [
+            "ALTER TABLE processed_events RENAME TO processed_events_unpartitioned",
+            "ALTER INDEX processed_events_pkey RENAME TO processed_events_unpartitioned_pkey",
+            """
+            CREATE TABLE processed_events (
+                stream text COLLATE "C" NOT NULL,
+                event_id text COLLATE "C" NOT NULL,
+                event_day integer NOT NULL,
+                content bytea NOT NULL,
+                source_partition integer NOT NULL,
+                source_offset bigint NOT NULL,
+                occurred_at bigint NOT NULL,
+                PRIMARY KEY (stream, event_id, event_day)
+            ) PARTITION BY RANGE (event_day)
+            """,
+            // Creates the partitions of the days given that do not exist yet, one creator at a time.
+            """
+            CREATE FUNCTION clientele_ensure_event_days(days integer[]) RETURNS integer LANGUAGE plpgsql AS $$
+            DECLARE
+                d integer;
+                created integer := 0;
+                partition_name text;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(\(lockSpace), \(partitionLock));
+                FOREACH d IN ARRAY days LOOP
+                    partition_name := 'processed_events_' || to_char(date '1970-01-01' + d, 'YYYYMMDD');
+                    IF to_regclass(partition_name) IS NULL THEN
+                        EXECUTE format('CREATE TABLE %I PARTITION OF processed_events FOR VALUES FROM (%s) TO (%s)', partition_name, d, d + 1);
+                        created := created + 1;
+                    END IF;
+                END LOOP;
+                RETURN created;
+            END $$
+            """,
+            """
+            SELECT clientele_ensure_event_days(coalesce(array_agg(DISTINCT floor(occurred_at / 86400000.0)::integer), '{}'))
+            FROM processed_events_unpartitioned
+            """,
+            """
+            INSERT INTO processed_events (stream, event_id, event_day, content, source_partition, source_offset, occurred_at)
+            SELECT stream, event_id, floor(occurred_at / 86400000.0)::integer, content, source_partition, source_offset, occurred_at
+            FROM processed_events_unpartitioned
+            """,
+            "DROP TABLE processed_events_unpartitioned",
+        ]),
     ]
 
     /// The newest version this release knows.
@@ -207,10 +259,10 @@ enum PostgresSchema {
     /// Brings the database to ``currentVersion`` under the migration lock, each migration in its
     /// own transaction; returns the versions applied (none when another replica did it).
     @discardableResult
-    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws -> [Int] {
+    static func migrate(_ connection: PostgresConnection, through newest: Int = currentVersion, logger: Logger) async throws -> [Int] {
         try await connection.query("SELECT pg_advisory_lock(\(lockSpace), \(migrationLock))", logger: logger)
         do {
-            let applied = try await migrateLocked(connection, logger: logger)
+            let applied = try await migrateLocked(connection, through: newest, logger: logger)
             try await connection.query("SELECT pg_advisory_unlock(\(lockSpace), \(migrationLock))", logger: logger)
             return applied
         } catch {
@@ -219,7 +271,7 @@ enum PostgresSchema {
         }
     }
 
-    private static func migrateLocked(_ connection: PostgresConnection, logger: Logger) async throws -> [Int] {
+    private static func migrateLocked(_ connection: PostgresConnection, through newest: Int, logger: Logger) async throws -> [Int] {
         try await connection.query("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
@@ -235,7 +287,7 @@ enum PostgresSchema {
                 """)
         }
         var applied: [Int] = []
-        for migration in migrations where !done.contains(migration.version) {
+        for migration in migrations where !done.contains(migration.version) && migration.version <= newest {
             try await connection.query("BEGIN", logger: logger)
             do {
                 for statement in migration.sql { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }

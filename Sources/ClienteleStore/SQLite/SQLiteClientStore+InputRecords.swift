@@ -75,4 +75,33 @@ extension SQLiteClientStore {
                            arguments: [OutputTopic.clientStatus, id, StableID.make("tombstone", id, erasure.causedBy)])
         }
     }
+
+    public func expireEventRecords(occurredBefore: Timestamp, resumingAfter cursor: String?, limit: Int) async throws -> EventRecordExpiry {
+        // Read without the write lock, in key order; only the old records found are deleted, in one
+        // short write (no index on the event time: it would cost every insert).
+        let separator: Character = "\u{1F}"
+        let start = cursor.map { $0.split(separator: separator, maxSplits: 1, omittingEmptySubsequences: false).map(String.init) }
+        let before = occurredBefore.millisecondsSinceEpoch
+        let (old, last, count) = try await pool.read { db -> ([(String, String)], (String, String)?, Int) in
+            let rows: [Row]
+            if let start, start.count == 2 {
+                rows = try Row.fetchAll(db, sql: """
+                    SELECT stream, event_id, occurred_at FROM processed_events WHERE (stream, event_id) > (?, ?) ORDER BY stream, event_id LIMIT ?
+                    """, arguments: [start[0], start[1], limit])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT stream, event_id, occurred_at FROM processed_events ORDER BY stream, event_id LIMIT ?",
+                                        arguments: [limit])
+            }
+            let old = rows.filter { ($0[2] as Int64) < before }.map { ($0[0] as String, $0[1] as String) }
+            return (old, rows.last.map { ($0[0] as String, $0[1] as String) }, rows.count)
+        }
+        if !old.isEmpty {
+            try await pool.write { db in
+                let statement = try db.cachedStatement(sql: "DELETE FROM processed_events WHERE stream = ? AND event_id = ? AND occurred_at < ?")
+                for (stream, id) in old { try statement.execute(arguments: [stream, id, before]) }
+            }
+        }
+        let resume = count == limit ? last.map { "\($0.0)\(separator)\($0.1)" } : nil
+        return EventRecordExpiry(removed: old.count, resumeAfter: resume)
+    }
 }
