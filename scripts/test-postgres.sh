@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for a test run: `start DIR` prints the admin URL (and writes it to
-# DIR/url), `createdb DIR NAME` adds a database, `stop DIR` stops the server and removes DIR.
-# No Docker, no server assumed: Debian's `postgresql` package is installed when missing. PostgreSQL refuses to run as root, so as root the
-# server runs as an unprivileged user of its own (`clientele-test`, created when missing).
+# DIR/url), `createdb DIR NAME` adds a database, `pause DIR` stops the server keeping its data and
+# `resume DIR` starts it again on its port (the outage tests), `stop DIR` stops it and removes DIR.
+# No Docker, no server assumed: Debian's `postgresql` package is installed when missing.
+# PostgreSQL refuses to run as root, so as root the server runs as an unprivileged user of its own
+# (`clientele-test`, created when missing).
 # Durability is switched off (fsync, synchronous_commit) for speed; with POSTGRES_DURABLE=1 the
 # server keeps PostgreSQL's durable defaults (benchmarks: figures are taken with durable settings).
 set -euo pipefail
 
 command=${1:-}
 dir=${2:-}
-[ -n "$command" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR | createdb DIR NAME" >&2; exit 2; }
+usage="usage: $0 start|stop|pause|resume DIR | createdb DIR NAME"
+[ -n "$command" ] && [ -n "$dir" ] || { echo "$usage" >&2; exit 2; }
 
 find_bin() {
   for candidate in /usr/lib/postgresql/*/bin; do
@@ -26,7 +29,30 @@ as_owner() {
   fi
 }
 
+start_server() {  # bin dir port
+  # The server outlives this script: it must not hold the caller's descriptors (a caller waiting
+  # for this script's output or exit would wait for the server too).
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    # (not 255: bash reads this script from it)
+    [ "$fd" -gt 2 ] 2>/dev/null && [ "$fd" -lt 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+  done
+  speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${POSTGRES_DURABLE:-0}" = 1 ] && speed=""
+  as_owner "$1/pg_ctl" -D "$2/data" -l "$2/server.log" -w -t 60 \
+    -o "-p $3 -k $2 -c listen_addresses=127.0.0.1 -c max_connections=400 $speed -c shared_buffers=256MB" \
+    start </dev/null >/dev/null 2>&1 || { cat "$2/server.log" >&2; exit 1; }
+}
+
 case "$command" in
+pause)
+  bin=$(find_bin)
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+  ;;
+resume)
+  bin=$(find_bin)
+  start_server "$bin" "$dir" "$(cat "$dir/port")"
+  ;;
 start)
   if ! bin=$(find_bin); then
     echo "installing: postgresql" >&2
@@ -46,11 +72,8 @@ start)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
   as_owner "$bin/initdb" -D "$dir/data" -U clientele --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
-  speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-  [ "${POSTGRES_DURABLE:-0}" = 1 ] && speed=""
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $speed -c shared_buffers=256MB" \
-    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  start_server "$bin" "$dir" "$port"
+  echo "$port" > "$dir/port"
   url="postgres://clientele@127.0.0.1:$port/postgres?sslmode=disable"
   echo "$url" > "$dir/url"
   echo "$url"
@@ -71,6 +94,6 @@ stop)
   rm -rf "$dir"
   ;;
 *)
-  echo "usage: $0 start|stop DIR | createdb DIR NAME" >&2; exit 2
+  echo "$usage" >&2; exit 2
   ;;
 esac

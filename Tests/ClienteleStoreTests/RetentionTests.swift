@@ -85,4 +85,17 @@ struct RetentionTests {
         #expect(try await Self.expire(store, before: Self.day(10), step: 100) == 1)
         #expect(try await store.acceptedEventCount() == 1)
     }
+
+    @Test("a replica writing a day whose records another replica's retention dropped creates the day again")
+    func dayDroppedByAnotherReplica() async throws {
+        let database = try await TemporaryDatabase.make(.postgres)
+        defer { database.remove() }
+        let writer = try database.open()
+        let other = try database.open()
+        _ = try await writer.apply([purchase("d1-a", client: "A", day: 1)], rules: clientRules)  // the writer knows day 1 now
+        #expect(try await Self.expire(other, before: Self.day(3), step: 100) == 1)           // …which the other drops
+        let late = try await writer.apply([purchase("d1-b", client: "B", day: 1)], rules: clientRules)
+        #expect(late.accepted == 1)
+        #expect(try await writer.acceptedEventCount() == 1)
+    }
 }

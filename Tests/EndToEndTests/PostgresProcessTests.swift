@@ -76,4 +76,51 @@ struct PostgresProcessTests {
         #expect(outOfOrder == 0)
         await broker.stop()
     }
+
+    @Test("PostgreSQL down when the worker starts, then restarted mid-load: the worker waits and says so, nothing lost, nothing applied twice")
+    func outages() async throws {
+        let server = try await TestPostgres.PrivateServer.start()
+        defer { Task { await server.stop() } }
+        let broker = try await BrokerProcess(postgresURL: server.url)
+        let generator = PurchaseGenerator(clients: 1000, purchases: 12_000, seed: 55, refundShare: 0)
+        let lines = generator.lines()
+        #expect(try await broker.produce(topic: "purchases", lines.map(\.json)) == 0)
+
+        // Down at startup: the worker waits, consuming nothing, and says why.
+        try await server.pause()
+        var environment = broker.purchaseOnlyEnvironment
+        environment["CLIENTELE_BATCH_SIZE"] = "300"
+        let worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
+        let waitingDeadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while !worker.stderr.contains("waiting for the database"), ContinuousClock.now < waitingDeadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(worker.stderr.contains("waiting for the database"), "stderr: \(worker.stderr.suffix(1000))")
+        #expect(!worker.stderr.contains("consuming"))
+        #expect(worker.isRunning)
+        try await server.resume()
+
+        // Restarted while batches are being written.
+        let store = try broker.store()
+        let deadline = ContinuousClock.now.advanced(by: .seconds(90))
+        while try await store.summary().acceptedEvents < 3000, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await server.pause()
+        try await Task.sleep(for: .seconds(3))
+        try await server.resume()
+
+        let summary = try await broker.waitUntilApplied(lines.count, timeout: .seconds(150))
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0, "graceful stop; stderr: \(worker.stderr.suffix(1500))")
+        #expect(summary.acceptedEvents == lines.count)
+        #expect(summary.totalPurchases == lines.count)
+        #expect(summary.clients == Set(lines.map(\.clientId)).count)
+        #expect(summary.tasksByKind["welcome_new_client"] == summary.clients)
+        let tasks = try await broker.readAll(topic: "follow-up-tasks", atLeast: summary.tasksByKind.values.reduce(0, +))
+        let welcomeIds = Set(tasks.filter { field($0, "kind") == "welcome_new_client" }.compactMap { field($0, "taskId") })
+        #expect(welcomeIds.count == summary.clients)
+        await broker.stop()
+        await server.stop()
+    }
 }

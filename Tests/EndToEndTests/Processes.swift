@@ -21,7 +21,8 @@ final class ChildProcess: @unchecked Sendable {
     let stderrPath: String
 
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String) throws {
-        process.executableURL = Executables.url(executable)
+        // A built product by name, or any program by absolute path.
+        process.executableURL = executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : Executables.url(executable)
         process.arguments = arguments
         // The test run's own settings (the test server's URL) are not the workers' business: they
         // would refuse them as unknown.
@@ -29,7 +30,7 @@ final class ChildProcess: @unchecked Sendable {
         env.merge(environment) { $1 }
         process.environment = env
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let name = executable + "-" + UUID().uuidString.prefix(6)
+        let name = (executable as NSString).lastPathComponent + "-" + UUID().uuidString.prefix(6)
         stdoutPath = directory + "/\(name).out"
         stderrPath = directory + "/\(name).err"
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -43,6 +44,8 @@ final class ChildProcess: @unchecked Sendable {
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    var isRunning: Bool { process.isRunning }
 
     /// Waits for the exit; returns the status (or nil on timeout).
     func wait(timeout: Duration = .seconds(60)) async -> Int32? {
@@ -74,11 +77,16 @@ final class BrokerProcess: @unchecked Sendable {
     /// the test PostgreSQL server (with a deployment key file in the folder).
     let postgresURL: String?
 
-    init(postgres: Bool = false) async throws {
+    /// `postgresURL`: a database of the test's own (e.g. on a server it stops and starts).
+    init(postgres: Bool = false, postgresURL givenURL: String? = nil) async throws {
         directory = NSTemporaryDirectory() + "clientele-e2e-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        postgresURL = postgres ? try await TestPostgres.createDatabase() : nil
-        if postgres {
+        if let givenURL {
+            postgresURL = givenURL
+        } else {
+            postgresURL = postgres ? try await TestPostgres.createDatabase() : nil
+        }
+        if postgresURL != nil {
             try DeploymentKey.random().hex.write(toFile: directory + "/deployment.key", atomically: true, encoding: .utf8)
         }
         child = try ChildProcess("clientele", ["broker"], directory: directory)

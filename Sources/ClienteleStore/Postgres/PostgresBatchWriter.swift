@@ -3,6 +3,12 @@ import Logging
 import NIOCore
 import PostgresNIO
 
+/// An event id with its event day: the key of an event record on PostgreSQL.
+private struct EventDayKey: Hashable {
+    var id: String
+    var day: Int32
+}
+
 /// One batch's transaction on PostgreSQL: a handful of statements whatever the batch's size, each
 /// binding arrays (`unnest`) instead of a round trip per event.
 struct PostgresBatchWriter {
@@ -112,7 +118,7 @@ struct PostgresBatchWriter {
             // Not applied: their records go, so that the events can be sent again once fixed.
             let days = Dictionary(due.map { ($0.event.eventId, Int32($0.event.occurredAt.day)) }, uniquingKeysWith: { first, _ in first })
             try await run("""
-                DELETE FROM processed_events WHERE stream = \(stream)
+                DELETE FROM processed_events WHERE stream = \(stream) AND event_day = ANY(\(Array(Set(reduction.rejected.map { days[$0.eventId] ?? -1 })))::int4[])
                 AND (event_id, event_day) IN (SELECT * FROM unnest(\(reduction.rejected.map(\.eventId))::text[],
                                                                    \(reduction.rejected.map { days[$0.eventId] ?? -1 })::int4[]))
                 """)
@@ -156,11 +162,14 @@ struct PostgresBatchWriter {
     /// Among events whose id was seen before on this stream, those whose content differs from the
     /// first one's: not applied, and named with where the first was read.
     private func conflicts(among indices: [Int], of batch: InputBatch, fingerprints: [[UInt8]]) async throws -> [ConflictingDuplicate] {
-        let ids = Array(Set(indices.map { batch.entries[$0].event.eventId }))
+        // Looked up by id and event day: an id is unique per day (the partition), and the days
+        // given let the planner look in their partitions only.
+        let keys = Array(Set(indices.map { EventDayKey(id: batch.entries[$0].event.eventId, day: Int32(batch.entries[$0].event.occurredAt.day)) }))
         var first: [String: IdempotencyRecords.FirstRecord] = [:]
         let rows = try await run("""
             SELECT event_id, content, source_partition, source_offset FROM processed_events
-            WHERE stream = \(batch.stream.rawValue) AND event_id = ANY(\(ids)::text[])
+            WHERE stream = \(batch.stream.rawValue) AND event_day = ANY(\(Array(Set(keys.map(\.day))))::int4[])
+            AND (event_id, event_day) IN (SELECT * FROM unnest(\(keys.map(\.id))::text[], \(keys.map(\.day))::int4[]))
             """)
         for try await (id, content, partition, offset) in rows.decode((String, ByteBuffer, Int32, Int64).self) {
             first[id] = IdempotencyRecords.FirstRecord(content: Array(content.readableBytesView), partition: partition, offset: offset)

@@ -297,7 +297,7 @@ extension PostgresClientStore {
             // Detached without blocking the batches that write other days, then dropped.
             do {
                 try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE processed_events DETACH PARTITION \(name) CONCURRENTLY"), logger: logger)
-            } catch {
+            } catch let error as PSQLError where (error.serverInfo?[.message] ?? "").contains("pending detach") {
                 // An earlier detach interrupted half-way is finished instead.
                 try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE processed_events DETACH PARTITION \(name) FINALIZE"), logger: logger)
             }

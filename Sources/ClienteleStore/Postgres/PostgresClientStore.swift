@@ -19,17 +19,17 @@ import Synchronization
 /// connection rolls the transaction back and runs it again (idempotency makes a commit whose
 /// answer was lost harmless).
 ///
-/// The connection pool (`PostgresClient`) runs as long as the store; as a `Service` in a worker's
-/// service group, the store closes it at graceful shutdown, after the services that use it.
+/// The connection pool (``PostgresPool``, postgres-nio's `PostgresClient` replaced when a lease
+/// wedges) runs as long as the store; as a `Service` in a worker's service group, the store closes
+/// it at graceful shutdown, after the services that use it.
 public final class PostgresClientStore: ClientStore, Service {
-    let client: PostgresClient
+    let pool: PostgresPool
     let logger: Logger
     /// The deployment key (nil for a read-only look).
     let key: DeploymentKey?
     /// Where the database is (the password stays out of every log line).
     public let location: DatabaseURL.PostgresLocation
     private let connectionConfiguration: PostgresConnection.Configuration
-    private let runner: Task<Void, Never>
     /// The event days whose record partition this process knows to exist.
     let knownEventDays = Mutex<Set<Int32>>([])
     private let preparation: Task<Void, any Error>
@@ -60,12 +60,10 @@ public final class PostgresClientStore: ClientStore, Service {
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = [("application_name", "clientele")]
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.client = client
+        pool = PostgresPool(configuration: configuration, logger: logger)
         connectionConfiguration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database, tls: tls.connection)
-        runner = Task { await client.run() }
         let connection = connectionConfiguration
         preparation = Task {
             try await Self.prepare(connection, key: key, startupTimeout: startupTimeout, location: location, logger: logger)
@@ -73,7 +71,7 @@ public final class PostgresClientStore: ClientStore, Service {
     }
 
     deinit {
-        runner.cancel()
+        pool.close()
         preparation.cancel()
     }
 
@@ -92,7 +90,7 @@ public final class PostgresClientStore: ClientStore, Service {
     /// Closes the pool; operations after this fail.
     public func close() {
         preparation.cancel()
-        runner.cancel()
+        pool.close()
     }
 
     private struct TLSSettings {
@@ -189,12 +187,14 @@ public final class PostgresClientStore: ClientStore, Service {
     static func isUnreachable(_ error: any Error) -> Bool {
         if let error = error as? PSQLError {
             if error.code == .server {
-                // 57P03 cannot_connect_now (starting up, shutting down), 57P01 admin_shutdown.
-                return ["57P03", "57P01", "57P02"].contains(error.serverInfo?[.sqlState] ?? "")
+                // 57P03 cannot_connect_now (starting up, shutting down), 57P01 admin_shutdown,
+                // 53300 too_many_connections (pools of other processes are full).
+                return ["57P03", "57P01", "57P02", "53300"].contains(error.serverInfo?[.sqlState] ?? "")
             }
-            return [.connectionError, .serverClosedConnection, .uncleanShutdown].contains(error.code)
+            // (A closed pool: the store replaced it; a closed store fails before leasing.)
+            return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed].contains(error.code)
         }
-        if error is ChannelError || error is IOError { return true }
+        if error is ChannelError || error is IOError || error is PostgresPool.LeaseExpired || error is PostgresPool.ConnectionLost { return true }
         let text = String(describing: error)
         return text.contains("connect") || text.contains("Connection refused")
     }
@@ -223,16 +223,18 @@ public final class PostgresClientStore: ClientStore, Service {
     /// connection (see ``retrying(_:)``).
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let logger = logger
-        return try await retrying { [client] in
-            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        return try await retrying { [pool] in
+            try await pool.withConnection { connection in
+                try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            }
         }
     }
 
     /// Runs `body`'s statements on one connection, outside a transaction (reads and single
     /// writes), with the same retries.
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await retrying { [client] in
-            try await client.withConnection { connection in try await body(connection) }
+        try await retrying { [pool] in
+            try await pool.withConnection { connection in try await body(connection) }
         }
     }
 
@@ -262,6 +264,7 @@ public final class PostgresClientStore: ClientStore, Service {
                     continue
                 }
                 if underlying is StoreError { throw underlying }
+                if Self.isMissingPartition(underlying) { throw MissingEventDayPartition() }
                 throw StoreError(.unavailable, Self.describe(underlying))
             }
         }
@@ -280,14 +283,18 @@ public final class PostgresClientStore: ClientStore, Service {
                 let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
                 return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
             }
-        } catch let error where Self.isMissingPartition(error) {
+        } catch is MissingEventDayPartition {
             // A day this process knew was dropped by another replica's retention since: create it
             // again (its records expire at the next pass) and apply once more.
             knownEventDays.withLock { $0.removeAll() }
             try await ensureEventDays(Set(batch.entries.map { Int32($0.event.occurredAt.day) }))
-            return try await transaction { connection in
-                let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
-                return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
+            do {
+                return try await transaction { connection in
+                    let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
+                    return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
+                }
+            } catch is MissingEventDayPartition {
+                throw StoreError(.unavailable, "a day of the batch's event records was being dropped by the retention meanwhile: the batch is retried")
             }
         }
     }
@@ -298,17 +305,25 @@ public final class PostgresClientStore: ClientStore, Service {
         let missing = knownEventDays.withLock { $0.isEmpty ? days : days.subtracting($0) }
         guard !missing.isEmpty else { return }
         let logger = logger
-        _ = try await transaction { connection in
-            try await connection.query("SELECT clientele_ensure_event_days(\(missing.sorted())::int4[])", logger: logger)
-            return true
+        // A replay of a year of history creates hundreds: a few dozen per transaction, to stay far
+        // from the server's lock table size.
+        let sorted = missing.sorted()
+        for start in stride(from: 0, to: sorted.count, by: 50) {
+            let chunk = Array(sorted[start..<min(start + 50, sorted.count)])
+            _ = try await transaction { connection in
+                try await connection.query("SELECT clientele_ensure_event_days(\(chunk)::int4[])", logger: logger)
+                return true
+            }
         }
         knownEventDays.withLock { $0.formUnion(missing) }
     }
 
     /// An insert found no partition for its event day (SQLSTATE 23514 on the event records).
     static func isMissingPartition(_ error: any Error) -> Bool {
-        let underlying = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.commitError } ?? error
-        guard let psql = underlying as? PSQLError, let message = psql.serverInfo?[.message] else { return false }
+        guard let psql = error as? PSQLError, let message = psql.serverInfo?[.message] else { return false }
         return psql.serverInfo?[.sqlState] == "23514" && message.contains("no partition of relation")
     }
+
+    /// A batch's event day has no record partition (dropped by another replica's retention).
+    struct MissingEventDayPartition: Error {}
 }
