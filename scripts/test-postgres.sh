@@ -69,7 +69,29 @@ start)
   rm -rf "$dir"
   mkdir -p "$dir"
   [ "$(id -u)" -eq 0 ] && chown clientele-test "$dir"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  # A free port below the kernel's ephemeral range (32768 and up), so that while the server is
+  # paused no client socket or embedded broker of the test run is given its port.
+  port=$(python3 -c '
+import random, socket
+low, high = 20000, 32000
+try:
+    low_ephemeral = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    high = min(high, low_ephemeral - 1)
+except Exception:
+    pass
+for _ in range(200):
+    port = random.randint(low, high)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+')
+  [ -n "$port" ] || { echo "error: no free port for PostgreSQL" >&2; exit 1; }
   as_owner "$bin/initdb" -D "$dir/data" -U clientele --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
   start_server "$bin" "$dir" "$port"

@@ -152,15 +152,29 @@ public final class PostgresClientStore: ClientStore, Service {
                 continue
             }
             do {
-                let applied = try await PostgresSchema.migrate(connection, logger: logger)
+                // Watched as every operation is: a statement can be left waiting for ever when the
+                // server closes the connection under it.
+                let applied = try await PostgresPool.watched(connection, grace: .seconds(2)) { connection in
+                    let applied = try await PostgresSchema.migrate(connection, logger: logger)
+                    if let key { try await adopt(key, on: connection, logger: logger) }
+                    return applied
+                }
                 if !applied.isEmpty { logger.notice("migrated the PostgreSQL schema", metadata: ["versions": "\(applied)"]) }
-                if let key { try await adopt(key, on: connection, logger: logger) }
                 try? await connection.close()
                 if attempt > 1 { logger.notice("the database is reachable", metadata: ["host": "\(location.host)"]) }
                 return
             } catch {
                 try? await connection.close()
                 if let error = error as? StoreError { throw error }
+                // Lost while migrating (each migration is a transaction of its own): again.
+                if isUnreachable(error), startupTimeout.map({ ContinuousClock.now - started + delay <= $0 }) ?? true {
+                    logger.warning("the database connection was lost while preparing it: retrying", metadata: [
+                        "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(describe(error))",
+                    ])
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(10))
+                    continue
+                }
                 throw StoreError(.unavailable, "cannot prepare the PostgreSQL database '\(location.database)': \(describe(error))")
             }
         }

@@ -81,10 +81,8 @@ final class PostgresPool: Sendable {
                         handoff.fail(LeaseExpired())
                         return
                     }
-                    guard handoff.deliver(connection) else {
-                        end(generation.number)
-                        return
-                    }
+                    defer { end(generation.number) }
+                    guard handoff.deliver(connection) else { return }
                     await handoff.waitUntilReturned()
                 }
             } catch {
@@ -114,10 +112,7 @@ final class PostgresPool: Sendable {
             throw error
         }
         timer.cancel()
-        defer {
-            handoff.giveBack()
-            end(generation.number)
-        }
+        defer { handoff.giveBack() }
         return try await Self.watched(connection, grace: closedGrace, body)
     }
 
@@ -131,7 +126,7 @@ final class PostgresPool: Sendable {
 
     /// Runs `body` in a task of its own, raced against its connection closing (checked twice a
     /// second): whichever comes first answers the caller.
-    private static func watched<T: Sendable>(
+    static func watched<T: Sendable>(
         _ connection: PostgresConnection, grace: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let outcome = FirstOutcome<T>()
