@@ -41,7 +41,6 @@ bench: deps
 	scripts/bench-postgres.sh $(BENCH_EVENTS) $(BENCH_CLIENTS) 1000000
 	.build/release/clientele bench-store --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)
 	.build/release/clientele bench-model --clients 1000000
-	.build/release/clientele bench-sweep --clients 1000000 --due-percent 1
 
 # The spine's acceptance run: 200,000 purchases for 20,000 clients sent with confluent-kafka.
 acceptance: deps

@@ -165,6 +165,11 @@ struct BenchCommand: AsyncParsableCommand {
         let measured = latencies.withLock { $0.sorted() }
         let measuredStatus = statusLatencies.withLock { $0.sorted() }
         let peak = stack.workerPeakMemory()
+        // Where the CPU went over the whole run (both phases), before the workers stop.
+        let workerNames = ["purchase-worker"] + (1..<replicas).map { "purchase-worker-\($0 + 1)" }
+        let purchaseCPU = workerNames.compactMap(stack.workerCPUSeconds).reduce(0, +)
+        let contactCPU = stack.workerCPUSeconds("contact-worker") ?? .nan
+        let ownCPU = LocalStack.cpuSeconds(ofProcess: getpid()) ?? .nan
         await outputConsumer.close()
         await producer.close()
         let exit = await stack.stopWorkers()
@@ -184,6 +189,8 @@ struct BenchCommand: AsyncParsableCommand {
         print(String(format: "  purchase → status      p50 %.1f ms, p90 %.1f ms, p99 %.1f ms  (the client-status event, same transaction)",
                      percentile(0.50, of: measuredStatus), percentile(0.90, of: measuredStatus), percentile(0.99, of: measuredStatus)))
         print("  worker peak memory     \(peak.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "unknown") (VmHWM\(replicas > 1 ? ", first replica" : ""))")
+        print(String(format: "  CPU, whole run          purchase-worker%@ %.1f s, contact-worker %.1f s, this process (embedded broker, producer, readers) %.1f s",
+                     replicas > 1 ? "s" : "", purchaseCPU, contactCPU, ownCPU))
         print("  worker exit status     \(exit) after SIGTERM")
     }
 

@@ -137,6 +137,22 @@ final class LocalStack {
         return kilobytes.map { $0 * 1024 }
     }
 
+    /// CPU time a running worker used so far (user + system), in seconds.
+    func workerCPUSeconds(_ name: String) -> Double? {
+        guard let pid = workers[name]?.processIdentifier else { return nil }
+        return Self.cpuSeconds(ofProcess: pid)
+    }
+
+    /// CPU time of a process so far (user + system, `/proc/PID/stat` fields 14 and 15), in seconds.
+    static func cpuSeconds(ofProcess pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let end = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// Waits until the churn-worker has judged with no client due by its judged moment and the
     /// outbox published; returns that moment.
     func waitForChurnSweeps(timeout: Duration) async throws -> Timestamp? {
