@@ -14,9 +14,10 @@ struct ChurnProcessTests {
     /// The whole CDNOW master file replayed in event-clock mode through purchase-worker,
     /// contact-worker (consent withdrawals for some clients) and two churn-worker replicas; then the
     /// model is fitted as of the end of the data and the churn-workers pick it up without a restart.
-    @Test("a CDNOW master replay in event-clock mode ends with statuses consistent with P(alive), cooldowns and consent kept")
-    func cdnowMasterReplay() async throws {
-        let broker = try await BrokerProcess()
+    @Test("a CDNOW master replay in event-clock mode ends with statuses consistent with P(alive), cooldowns and consent kept",
+          arguments: ["sqlite", "postgres"])
+    func cdnowMasterReplay(store backend: String) async throws {
+        let broker = try await BrokerProcess(postgres: backend == "postgres")
         var environment = broker.workerEnvironment
         environment["CLIENTELE_CLOCK"] = "event"
         environment["CLIENTELE_SECTORS_FILE"] = Self.sectorsFile
@@ -123,7 +124,7 @@ struct ChurnProcessTests {
         let churnTasks = ["retention_call", "retention_offer", "reactivation_campaign"].map { summary.tasksByKind[$0] ?? 0 }.reduce(0, +)
         #expect(churnTasks <= risks.count)
         #expect(risks.allSatisfy { ["at_risk", "passive"].contains(field($0, "level") ?? "") })
-        print("CDNOW master, event clock at \(end): \(counts.map { "\($0.key.rawValue) \($0.value)" }.sorted()), tasks \(summary.tasksByKind), "
+        print("CDNOW master on \(backend), event clock at \(end): \(counts.map { "\($0.key.rawValue) \($0.value)" }.sorted()), tasks \(summary.tasksByKind), "
               + "churn-risk messages \(risks.count), suppressed for withdrawn consent \(suppressedForWithdrawn)")
         await broker.stop()
     }
