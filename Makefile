@@ -3,13 +3,14 @@ SWIFT ?= swift
 BENCH_EVENTS ?= 200000
 BENCH_CLIENTS ?= 20000
 
-.PHONY: help deps build demo test test-unit test-e2e bench acceptance broker clean
+.PHONY: help deps build demo test test-unit test-e2e bench acceptance acceptance-postgres broker clean
 
 help:
 	@echo "make demo    load a generated history of purchases and contacts into the embedded broker, run the three workers on it; print a summary"
 	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes)"
 	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory, on SQLite and on PostgreSQL (1 and 2 replicas)"
 	@echo "make acceptance  200,000 purchases sent with an independent client (confluent-kafka), checked end to end"
+	@echo "make acceptance-postgres  the same on PostgreSQL with two purchase-worker replicas (one SIGKILLed), a contact- and a churn-worker"
 	@echo "make broker  run the embedded development broker"
 
 deps:
@@ -45,6 +46,9 @@ bench: deps
 # The spine's acceptance run: 200,000 purchases for 20,000 clients sent with confluent-kafka.
 acceptance: deps
 	scripts/acceptance-spine.sh
+
+acceptance-postgres: deps
+	scripts/acceptance-postgres.sh
 
 broker: build
 	.build/debug/clientele broker
