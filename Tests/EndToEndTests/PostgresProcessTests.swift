@@ -7,12 +7,12 @@ import Testing
 
 @Suite("Workers as replicas on one PostgreSQL", .serialized)
 struct PostgresProcessTests {
-    @Test("two purchase-workers (one SIGKILLed and restarted), a contact-worker and a churn-worker on one PostgreSQL: exact counts, statuses in order")
+    @Test("two purchase-workers, two contact-workers and two churn-workers on one PostgreSQL, one of each SIGKILLed and restarted: exact counts, statuses in order")
     func replicasOnPostgres() async throws {
         let broker = try await BrokerProcess(postgres: true)
         let generator = PurchaseGenerator(clients: 1500, purchases: 15_000, seed: 34, refundShare: 0.02)
         let lines = generator.lines()
-        let contacts = (0..<300).map { index in
+        let contacts = (0..<1500).map { index in
             """
             {"eventId":"c\(index)","clientId":"\(PurchaseGenerator.clientId(index * 5))","occurredAt":"2026-01-01T00:00:00Z","kind":"inquiry","direction":"inbound","channel":"phone"}
             """
@@ -22,25 +22,30 @@ struct PostgresProcessTests {
         environment["CLIENTELE_CLOCK"] = "event"
         var first = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
         let second = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
-        let contactWorker = try ChildProcess("contact-worker", [], environment: environment, directory: broker.directory)
-        let churnWorker = try ChildProcess("churn-worker", [], environment: environment, directory: broker.directory)
+        var contactWorker = try ChildProcess("contact-worker", [], environment: environment, directory: broker.directory)
+        let secondContactWorker = try ChildProcess("contact-worker", [], environment: environment, directory: broker.directory)
+        var churnWorker = try ChildProcess("churn-worker", [], environment: environment, directory: broker.directory)
+        let secondChurnWorker = try ChildProcess("churn-worker", [], environment: environment, directory: broker.directory)
         #expect(try await broker.produce(topic: "contacts", contacts) == 0)
         #expect(try await broker.produce(topic: "purchases", lines.map(\.json)) == 0)
 
-        // Kill one replica hard once part of the stream is applied; its partitions move to the
-        // other, and a restarted one takes some back.
+        // Kill one replica of each worker hard once part of the streams is applied; its partitions
+        // (or due clients) go to the other, and a restarted one takes some back.
         let store = try await broker.createdStore()
         let deadline = ContinuousClock.now.advanced(by: .seconds(90))
         while try await store.summary().acceptedEvents < 4000, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        first.signal(SIGKILL)
-        #expect(await first.wait() == 9)
+        for worker in [first, contactWorker, churnWorker] { worker.signal(SIGKILL) }
+        for worker in [first, contactWorker, churnWorker] { #expect(await worker.wait() == 9) }
         first = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
+        contactWorker = try ChildProcess("contact-worker", [], environment: environment, directory: broker.directory)
+        churnWorker = try ChildProcess("churn-worker", [], environment: environment, directory: broker.directory)
 
         let summary = try await broker.waitUntilApplied(lines.count + contacts.count, timeout: .seconds(180))
-        for worker in [first, second, contactWorker, churnWorker] { worker.signal(SIGTERM) }
-        for worker in [first, second, contactWorker, churnWorker] {
+        let everyWorker = [first, second, contactWorker, secondContactWorker, churnWorker, secondChurnWorker]
+        for worker in everyWorker { worker.signal(SIGTERM) }
+        for worker in everyWorker {
             #expect(await worker.wait() == 0, "graceful stop; stderr: \(worker.stderr.suffix(1500))")
         }
 
