@@ -14,14 +14,10 @@ import PostgresNIO
 /// empty and opened with the source's deployment key (its keyed hashes stay valid).
 public enum StoreCopy {
     /// Rows copied per table, in copy order.
-    public struct Report: Sendable, Equatable {
+    public struct Report: Sendable {
         public var rows: [(table: String, count: Int)]
 
         public var total: Int { rows.reduce(0) { $0 + $1.count } }
-
-        public static func == (lhs: Report, rhs: Report) -> Bool {
-            lhs.rows.map(\.table) == rhs.rows.map(\.table) && lhs.rows.map(\.count) == rhs.rows.map(\.count)
-        }
     }
 
     /// Tables not copied: the migration log (the target has its own) and the relay lease (held by

@@ -291,22 +291,22 @@ public final class PostgresClientStore: ClientStore, Service {
         guard let key else { throw StoreError(.invalidKey, "the store was opened without the deployment key: it cannot apply events") }
         let fingerprints = key.contentFingerprints(of: batch.entries.lazy.map(\.event))
         let logger = logger
-        try await ensureEventDays(Set(batch.entries.map { Int32($0.event.occurredAt.day) }))
-        do {
+        let days = Set(batch.entries.map { Int32($0.event.occurredAt.day) })
+        let applyOnce = { [self] () async throws -> BatchOutcome in
+            try await ensureEventDays(days)
             return try await transaction { connection in
                 let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
                 return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
             }
+        }
+        do {
+            return try await applyOnce()
         } catch is MissingEventDayPartition {
             // A day this process knew was dropped by another replica's retention since: create it
             // again (its records expire at the next pass) and apply once more.
             knownEventDays.withLock { $0.removeAll() }
-            try await ensureEventDays(Set(batch.entries.map { Int32($0.event.occurredAt.day) }))
             do {
-                return try await transaction { connection in
-                    let writer = PostgresBatchWriter(connection: connection, key: key, logger: logger)
-                    return try await writer.apply(batch, fingerprints: fingerprints, rules: rules, wallNow: Self.wallClock())
-                }
+                return try await applyOnce()
             } catch is MissingEventDayPartition {
                 throw StoreError(.unavailable, "a day of the batch's event records was being dropped by the retention meanwhile: the batch is retried")
             }
