@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// pays for it: ``ClientStore/performMaintenance()`` (SQLite: WAL checkpoints; PostgreSQL: vacuum
 /// after erasures), and the idempotency records' retention — a pass every
 /// ``retentionPassInterval`` that forgets the records of events older than `retentionDays` before
-/// the newest event read (one small step per interval, so it never holds the write lock long).
+/// the oldest input partition's newest event (one small step per interval, so it never holds the write lock long).
 public struct StoreMaintenance: Service {
     private let store: any ClientStore
     private let interval: Duration
@@ -17,6 +17,8 @@ public struct StoreMaintenance: Service {
 
     /// How often a retention pass starts.
     static let retentionPassInterval: Duration = .seconds(3600)
+    /// No input partition counts as idle for the retention's clock.
+    static let neverIdle: Duration = .seconds(100 * 366 * 86_400)
     /// Records looked at per step of a pass (SQLite).
     static let retentionStep = 2_000
 
@@ -46,8 +48,11 @@ public struct StoreMaintenance: Service {
                 do {
                     if pass == nil, ContinuousClock.now >= nextPass {
                         nextPass = ContinuousClock.now.advanced(by: Self.retentionPassInterval)
-                        if let newest = try await store.newestEventTime() {
-                            pass = (newest.adding(seconds: -Int64(retentionDays) * 86_400), nil, 0)
+                        // Counted back from the event clock of the partition furthest behind (no
+                        // idle exemption), not from the newest event: a stream replaying history
+                        // behind the other keeps the records it may still be redelivered.
+                        if let watermark = try await store.eventClock(idleAfter: Self.neverIdle) {
+                            pass = (watermark.adding(seconds: -Int64(retentionDays) * 86_400), nil, 0)
                         }
                     }
                     if let current = pass {

@@ -72,9 +72,9 @@ public struct WorkerConfiguration: Sendable {
     public var taskMaxAge: Duration
     /// The deployment key file (`CLIENTELE_ERASURE_KEY_FILE`); nil: beside an SQLite store.
     public var erasureKeyFile: String?
-    /// How long the idempotency record of an event is kept, counted back from the newest event
-    /// time read (`CLIENTELE_IDEMPOTENCY_RETENTION_DAYS`): longer than any Kafka retention or
-    /// replay window, since a redelivery older than it is taken as a new event.
+    /// How long the idempotency record of an event is kept, counted back from the event clock of
+    /// the input partition furthest behind (`CLIENTELE_IDEMPOTENCY_RETENTION_DAYS`): longer than
+    /// any Kafka retention or replay window, since a redelivery older than it is taken as new.
     public var idempotencyRetentionDays: Int
 
     /// Reads and validates the configuration of `workerName`.
