@@ -158,9 +158,11 @@ struct EffectRows {
             switch effect {
             case .statusChanged(let change):
                 outcome.statusChanges += 1
+                outcome.tally.transitions[.init(from: change.previousStatus, to: change.status), default: 0] += 1
                 messages.append(Message(topic: OutputTopic.clientStatus, key: change.clientId, payload: change.payload, id: change.eventId))
             case .task(let task) where newTaskIds.contains(task.taskId):
                 outcome.tasks += 1
+                outcome.tally.tasks[task.kind.rawValue, default: 0] += 1
                 messages.append(Message(topic: OutputTopic.followUpTasks, key: task.clientId, payload: task.payload, id: task.taskId))
             case .churnRisk(let risk):
                 outcome.churnRisks += 1
@@ -170,6 +172,15 @@ struct EffectRows {
             }
         }
         return messages
+    }
+
+    /// Counts the suppressed tasks the store recorded for the first time (`newIds`).
+    func countSuppressed(newIds: some Sequence<String>, outcome: inout BatchOutcome) {
+        let recorded = Set(newIds)
+        for (task, because) in suppressed where recorded.contains(task.taskId) {
+            outcome.suppressedTasks += 1
+            outcome.tally.suppressed[.init(kind: task.kind.rawValue, reason: because), default: 0] += 1
+        }
     }
 }
 

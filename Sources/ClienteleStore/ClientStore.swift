@@ -105,6 +105,9 @@ public protocol ClientStore: Sendable {
     /// Outbox messages not yet published, oldest first (so per client in the order written).
     func pendingOutbox(limit: Int) async throws -> [OutboxMessage]
 
+    /// How many outbox messages wait to be published, and since when the oldest does.
+    func outboxBacklog() async throws -> OutboxBacklog
+
     /// Removes published messages from the outbox.
     func markPublished(_ ids: [Int64]) async throws
 
@@ -368,6 +371,8 @@ public struct ReviewOutcome: Sendable, Equatable {
     public var churnRisks: Int = 0
     public var tasks: Int = 0
     public var suppressedTasks: Int = 0
+    /// The same outputs by transition and kind.
+    public var tally = OutputTally()
 
     public init() {}
 
@@ -378,6 +383,7 @@ public struct ReviewOutcome: Sendable, Equatable {
         churnRisks = batch.churnRisks
         tasks = batch.tasks
         suppressedTasks = batch.suppressedTasks
+        tally = batch.tally
     }
 
     /// Adds another batch's counts (a sweep's total).
@@ -387,6 +393,59 @@ public struct ReviewOutcome: Sendable, Equatable {
         total.churnRisks += batch.churnRisks
         total.tasks += batch.tasks
         total.suppressedTasks += batch.suppressedTasks
+        total.tally += batch.tally
+    }
+}
+
+/// A transaction's outputs by kind, for the operator's metrics: status changes by transition,
+/// tasks sent by kind, tasks held back by kind and reason. Only codes, never a client's data.
+public struct OutputTally: Sendable, Equatable {
+    /// A status change, from (nil: a client's first status) → to.
+    public struct Transition: Sendable, Hashable {
+        public var from: ClientStatus?
+        public var to: ClientStatus
+        public init(from: ClientStatus?, to: ClientStatus) {
+            self.from = from
+            self.to = to
+        }
+    }
+
+    /// A task held back: its kind, and why (`consent_withdrawn`, `stale`, …).
+    public struct Suppression: Sendable, Hashable {
+        public var kind: String
+        public var reason: String
+        public init(kind: String, reason: String) {
+            self.kind = kind
+            self.reason = reason
+        }
+    }
+
+    public var transitions: [Transition: Int] = [:]
+    public var tasks: [String: Int] = [:]
+    public var suppressed: [Suppression: Int] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { transitions.isEmpty && tasks.isEmpty && suppressed.isEmpty }
+
+    public static func += (total: inout OutputTally, other: OutputTally) {
+        total.transitions.merge(other.transitions, uniquingKeysWith: +)
+        total.tasks.merge(other.tasks, uniquingKeysWith: +)
+        total.suppressed.merge(other.suppressed, uniquingKeysWith: +)
+    }
+}
+
+/// The outbox's backlog: what the relay has still to publish.
+public struct OutboxBacklog: Sendable, Equatable {
+    /// Messages written and not yet published.
+    public var pending: Int
+    /// When the oldest of them was written (wall clock); nil when none is pending, or when it was
+    /// written before the store recorded such times.
+    public var oldestWrittenAt: Timestamp?
+
+    public init(pending: Int, oldestWrittenAt: Timestamp?) {
+        self.pending = pending
+        self.oldestWrittenAt = oldestWrittenAt
     }
 }
 
@@ -425,6 +484,8 @@ public struct BatchOutcome: Sendable, Equatable {
     /// Waiting events that could not be read back when their turn came: set aside in the store
     /// (`unreadable_waiting_events`) for an operator, not applied.
     public var unreadableWaiting: Int = 0
+    /// The outputs by transition and kind (``statusChanges``, ``tasks``, ``suppressedTasks`` in detail).
+    public var tally = OutputTally()
 
     public init(
         accepted: Int = 0, duplicates: Int = 0, statusChanges: Int = 0, tasks: Int = 0,

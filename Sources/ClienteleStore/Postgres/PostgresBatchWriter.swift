@@ -328,7 +328,9 @@ struct PostgresBatchWriter {
                                      \(tasks.map(\.causedBy))::text[], \(rows.suppressed.map(\.because))::text[])
                 ON CONFLICT DO NOTHING RETURNING task_id
                 """)
-            for try await _ in inserted.decode(String.self) { outcome.suppressedTasks += 1 }
+            var recorded: [String] = []
+            for try await id in inserted.decode(String.self) { recorded.append(id) }
+            rows.countSuppressed(newIds: recorded, outcome: &outcome)
         }
         let messages = rows.outbox(newTaskIds: newTaskIds, outcome: &outcome)
         guard !messages.isEmpty else { return }

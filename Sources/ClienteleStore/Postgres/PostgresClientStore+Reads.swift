@@ -114,6 +114,19 @@ extension PostgresClientStore {
         }
     }
 
+    public func outboxBacklog() async throws -> OutboxBacklog {
+        let logger = logger
+        return try await read { connection in
+            var backlog = OutboxBacklog(pending: 0, oldestWrittenAt: nil)
+            for try await (count, writtenAt) in try await connection.query(
+                "SELECT count(*), (SELECT written_at FROM outbox ORDER BY id LIMIT 1) FROM outbox", logger: logger
+            ).decode((Int64, Int64?).self) {
+                backlog = OutboxBacklog(pending: Int(count), oldestWrittenAt: writtenAt.flatMap { $0 > 0 ? Timestamp(millisecondsSinceEpoch: $0) : nil })
+            }
+            return backlog
+        }
+    }
+
     public func markPublished(_ ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
         let logger = logger

@@ -251,6 +251,11 @@ enum PostgresSchema {
             """,
             "DROP TABLE processed_events_unpartitioned",
         ]),
+        // When each outbox message was written (wall-clock milliseconds, the transaction's start),
+        // for the backlog's age. Old releases' inserts leave it to the default: compatible.
+        Migration(version: 3, name: "when each outbox message was written", sql: [
+            "ALTER TABLE outbox ADD COLUMN written_at bigint NOT NULL DEFAULT (extract(epoch FROM now()) * 1000)::bigint",
+        ]),
     ]
 
     /// The newest version this release knows.

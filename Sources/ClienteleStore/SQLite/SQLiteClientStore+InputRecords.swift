@@ -71,8 +71,9 @@ extension SQLiteClientStore {
                 INSERT INTO erased_clients (client_hash, erased_at, keyed) VALUES (?, ?, 1)
                 ON CONFLICT (client_hash) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at), keyed = 1
                 """, arguments: [key.erasureHash(of: id), erasure.at.millisecondsSinceEpoch])
-            try db.execute(sql: "INSERT INTO outbox (topic, message_key, payload, message_id) VALUES (?, ?, NULL, ?)",
-                           arguments: [OutputTopic.clientStatus, id, StableID.make("tombstone", id, erasure.causedBy)])
+            try db.execute(sql: "INSERT INTO outbox (topic, message_key, payload, message_id, written_at) VALUES (?, ?, NULL, ?, ?)",
+                           arguments: [OutputTopic.clientStatus, id, StableID.make("tombstone", id, erasure.causedBy),
+                                       Int64(Date().timeIntervalSince1970 * 1000)])
         }
     }
 

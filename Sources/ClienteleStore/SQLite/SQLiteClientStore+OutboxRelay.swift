@@ -35,6 +35,14 @@ extension SQLiteClientStore {
         }
     }
 
+    public func outboxBacklog() async throws -> OutboxBacklog {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT count(*), (SELECT written_at FROM outbox ORDER BY id LIMIT 1) FROM outbox")
+            let writtenAt: Int64? = row?[1]
+            return OutboxBacklog(pending: row?[0] ?? 0, oldestWrittenAt: writtenAt.flatMap { $0 > 0 ? Timestamp(millisecondsSinceEpoch: $0) : nil })
+        }
+    }
+
     public func markPublished(_ ids: [Int64]) async throws {
         guard let low = ids.min(), let high = ids.max() else { return }
         let publishedTombstones = try await pool.write { db in

@@ -308,13 +308,14 @@ public final class SQLiteClientStore: ClientStore {
         let newTaskIds = Set(try insertRowsReturningIds(
             rows.tasks, "INSERT INTO tasks (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by)", columns: 8,
             suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db, values: taskValues))
-        outcome.suppressedTasks += try insertRowsReturningIds(rows.suppressed, """
+        rows.countSuppressed(newIds: try insertRowsReturningIds(rows.suppressed, """
             INSERT INTO suppressed_tasks
                 (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by, suppressed_because)
-            """, columns: 9, suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db) { taskValues($0.task) + [$0.because] }.count
+            """, columns: 9, suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db) { taskValues($0.task) + [$0.because] }, outcome: &outcome)
+        let writtenAt = Int64(Date().timeIntervalSince1970 * 1000)
         try insertRows(rows.outbox(newTaskIds: newTaskIds, outcome: &outcome),
-                       "INSERT INTO outbox (topic, message_key, payload, message_id)", columns: 4, in: db) {
-            [$0.topic, $0.key, Data($0.payload), $0.id]
+                       "INSERT INTO outbox (topic, message_key, payload, message_id, written_at)", columns: 5, in: db) {
+            [$0.topic, $0.key, Data($0.payload), $0.id, writtenAt]
         }
     }
 

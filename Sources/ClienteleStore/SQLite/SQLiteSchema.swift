@@ -272,6 +272,10 @@ enum SQLiteSchema {
             }
             try db.execute(sql: "ALTER TABLE processed_events_v7 RENAME TO processed_events")
         }
+        migrator.registerMigration("v8: when each outbox message was written") { db in
+            // Wall-clock milliseconds; 0 for messages written before this migration (age unknown).
+            try db.execute(sql: "ALTER TABLE outbox ADD COLUMN written_at INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }
