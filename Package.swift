@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0" ..< "5.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // librdkafka, the system C library (Debian: librdkafka-dev). Only ClienteleKafka imports it.
@@ -60,6 +62,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Generated workloads (purchases, malformed samples) for the demo, benchmarks and tests.
@@ -92,6 +96,7 @@ let package = Package(
         .testTarget(name: "ClienteleRuntimeTests", dependencies: ["ClienteleRuntime", "ClienteleWorkload"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "ClienteleKafka", "ClienteleStore", "ClienteleWorkload", .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Yams", package: "Yams"),
         ]),
     ]
 )

@@ -43,6 +43,7 @@ public final class KafkaConsumer: Sendable {
         // commit during the revocation (the eager protocol's commit is refused mid-rebalance).
         configuration.setDefault("partition.assignment.strategy", "cooperative-sticky")
         configuration.setDefault("client.id", "clientele")
+        configuration.setDefault("statistics.interval.ms", KafkaConfiguration.defaultStatisticsIntervalMilliseconds)
         let context = Client.Context(logger: logger)
         let conf = try configuration.makeNativeConfiguration()
         installCommonCallbacks(conf, context: context)
@@ -109,6 +110,16 @@ public final class KafkaConsumer: Sendable {
             client.partitionCount(of: topic, timeoutMilliseconds: Int32(timeout.components.seconds * 1000))
         }
     }
+
+    /// The latest librdkafka statistics (lag per partition, group state, brokers up); nil until
+    /// the first interval passed.
+    public var statistics: KafkaStatistics? { client.context.statistics.withLock { $0 } }
+
+    /// librdkafka's fatal error, once one happened: the consumer cannot go on.
+    public var fatalError: String? { client.context.fatalError.withLock { $0 } }
+
+    /// Rebalances this member took part in (each assignment it was given, empty ones included).
+    public var rebalances: Int { client.context.rebalances.load(ordering: .relaxed) }
 
     /// The partitions currently assigned to this member.
     public var assignment: [TopicPartition] { client.context.assigned.withLock { $0.sorted() } }
@@ -303,6 +314,7 @@ public final class KafkaConsumer: Sendable {
             /// Partitions read to their end and given no message since.
             let atEnd = Mutex<Set<TopicPartition>>([])
             let refusedRevokeCommits = Atomic<Int>(0)
+            let rebalances = Atomic<Int>(0)
 
             /// Runs inside rd_kafka_consumer_poll (on the consumer queue).
             func rebalance(rk: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
@@ -310,6 +322,7 @@ public final class KafkaConsumer: Sendable {
                 let changed = Self.partitions(of: partitions)
                 switch error {
                 case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                    rebalances.add(1, ordering: .relaxed)
                     if cooperative {
                         if let failure = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(failure) }
                     } else {

@@ -22,6 +22,7 @@ public final class KafkaProducer: Sendable {
         configuration.setDefault("linger.ms", "5")
         configuration.setDefault("message.timeout.ms", "120000")
         configuration.setDefault("client.id", "clientele")
+        configuration.setDefault("statistics.interval.ms", KafkaConfiguration.defaultStatisticsIntervalMilliseconds)
         let context = Client.Context(logger: logger)
         let conf = try configuration.makeNativeConfiguration()
         installCommonCallbacks(conf, context: context)
@@ -36,6 +37,12 @@ public final class KafkaProducer: Sendable {
         self.queue = DispatchQueue(label: "clientele.kafka.producer")
         client.startPolling()
     }
+
+    /// The latest librdkafka statistics (brokers up); nil until the first interval passed.
+    public var statistics: KafkaStatistics? { client.context.statistics.withLock { $0 } }
+
+    /// librdkafka's fatal error (e.g. of the idempotent producer), once one happened.
+    public var fatalError: String? { client.context.fatalError.withLock { $0 } }
 
     /// Produces the messages and waits until all are acknowledged.
     ///

@@ -1,9 +1,14 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// State reachable from librdkafka's C callbacks through the client's opaque pointer.
 class NativeCallbackContext: @unchecked Sendable {
     let logger: Logger
+    /// The latest statistics librdkafka emitted (every `statistics.interval.ms`).
+    let statistics = Mutex<KafkaStatistics?>(nil)
+    /// librdkafka's description of a fatal error, once one happened (the client is then unusable).
+    let fatalError = Mutex<String?>(nil)
 
     init(logger: Logger) {
         self.logger = logger
@@ -22,7 +27,15 @@ class NativeCallbackContext: @unchecked Sendable {
     }
 
     /// Called for client-level errors (all brokers down, fatal idempotence errors, …).
-    func clientError(code: rd_kafka_resp_err_t, reason: String) {
+    func clientError(rk: OpaquePointer?, code: rd_kafka_resp_err_t, reason: String) {
+        if code == RD_KAFKA_RESP_ERR__FATAL, let rk {
+            var text = [CChar](repeating: 0, count: 512)
+            let original = rd_kafka_fatal_error(rk, &text, text.count)
+            let description = "\(String(cString: rd_kafka_err2name(original))): \(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))"
+            fatalError.withLock { $0 = $0 ?? description }
+            logger.critical("librdkafka fatal error: the client cannot go on", metadata: ["error": "\(description)"])
+            return
+        }
         let name = String(cString: rd_kafka_err2name(code))
         logger.warning("librdkafka error", metadata: ["error": "\(name)", "reason": "\(reason)"])
     }
@@ -41,8 +54,23 @@ func installCommonCallbacks(_ conf: OpaquePointer, context: NativeCallbackContex
     rd_kafka_conf_set_error_cb(conf) { rk, code, reason, opaque in
         guard let opaque else { return }
         let context = Unmanaged<NativeCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
-        context.clientError(code: rd_kafka_resp_err_t(rawValue: code), reason: reason.map { String(cString: $0) } ?? "")
+        context.clientError(rk: rk, code: rd_kafka_resp_err_t(rawValue: code), reason: reason.map { String(cString: $0) } ?? "")
     }
+    rd_kafka_conf_set_stats_cb(conf) { rk, json, length, _ in
+        guard let rk, let json, let opaque = rd_kafka_opaque(rk) else { return 0 }
+        let context = Unmanaged<NativeCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+        let bytes = Array(UnsafeRawBufferPointer(start: json, count: length))
+        if let statistics = KafkaStatistics(json: bytes) {
+            context.statistics.withLock { $0 = statistics }
+        }
+        return 0  // librdkafka frees the JSON
+    }
+}
+
+extension KafkaConfiguration {
+    /// How often librdkafka reports statistics (lag, group state, brokers) unless configured:
+    /// `KAFKA_STATISTICS_INTERVAL_MS`.
+    static let defaultStatisticsIntervalMilliseconds = "5000"
 }
 
 /// Creates a librdkafka client; takes ownership of `conf` on success and on failure.

@@ -27,9 +27,12 @@ public final class ChurnWorker: Service, Sendable {
     /// The furthest moment judged, as recorded in the store (for operators and tests).
     private let judgedThrough = Mutex<Timestamp?>(nil)
     private let waitingForStreamsLogged = Mutex(false)
-    private let reviewed = Counter(label: "clientele_churn_reviews_total")
-    private let lapses = Counter(label: "clientele_churn_risks_total")
-    private let sweepDuration = Timer(label: "clientele_churn_sweep_duration_seconds")
+    private let reviewed = Counter(label: OperatorMetrics.Names.churnReviews)
+    private let lapses = Counter(label: OperatorMetrics.Names.churnRisks)
+    private let sweepDuration = Timer(label: OperatorMetrics.Names.churnSweepDuration)
+    private let lastSweep = Gauge(label: OperatorMetrics.Names.churnLastSweep)
+    /// What `/health` says: the sweep loop reports each turn and each completed sweep.
+    private let health: WorkerHealth?
 
     /// The store setting that records which policy the stored review times were computed with.
     static let scheduleSetting = "churn.review_schedule"
@@ -39,8 +42,9 @@ public final class ChurnWorker: Service, Sendable {
     public init(
         store: any ClientStore, policies: ChurnPolicySource, relay: OutboxRelay?, clock: WorkerConfiguration.Clock,
         configuration: ChurnConfiguration, alignment: StreamAlignmentSettings = StreamAlignmentSettings(), taskMaxAge: Duration? = nil,
-        logger: Logger
+        logger: Logger, health: WorkerHealth? = nil
     ) {
+        self.health = health
         self.taskMaxAge = taskMaxAge
         self.store = store
         self.policies = policies
@@ -62,8 +66,9 @@ public final class ChurnWorker: Service, Sendable {
             logger.warning("cannot record the churn clock in the store", metadata: ["error": "\(error)"])
         }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            health?.loopTurned()
             do {
-                try await sweepOnce()
+                try await StoreErrors.counting { try await sweepOnce() }
             } catch {
                 logger.error("sweep failed; retrying after the interval", metadata: ["error": "\(error)"])
             }
@@ -86,6 +91,8 @@ public final class ChurnWorker: Service, Sendable {
         try await rescheduleIfNeeded(policy)
         guard let now = try await now() else { return ReviewOutcome() }
         let outcome = try await sweep(at: now, policy: policy)
+        health?.swept()
+        lastSweep.record(Date().timeIntervalSince1970)
         // The furthest moment judged (the event clock can step back when an idle partition wakes).
         let recorded = judgedThrough.withLock { $0 }
         if recorded.map({ now > $0 }) ?? true {
@@ -115,6 +122,7 @@ public final class ChurnWorker: Service, Sendable {
                 return rules.review(&client, now: now, lastTaskAt: &taskTimes)
             }
             total += outcome
+            health?.loopTurned()
             if outcome.statusChanges + outcome.tasks + outcome.churnRisks > 0 { relay?.wake() }
             if outcome.reviewed < configuration.sweepBatchSize { break }
         }
@@ -122,12 +130,26 @@ public final class ChurnWorker: Service, Sendable {
             reviewed.increment(by: total.reviewed)
             lapses.increment(by: total.churnRisks)
             sweepDuration.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+            OutputMetrics.record(total.tally, worker: "churn-worker")
             logger.debug("sweep", metadata: [
                 "now": "\(now)", "reviewed": "\(total.reviewed)", "statusChanges": "\(total.statusChanges)",
                 "churnRisks": "\(total.churnRisks)", "tasks": "\(total.tasks)", "suppressed": "\(total.suppressedTasks)",
             ])
         }
         return total
+    }
+
+    /// Clients whose review is due by the clock now (the wall clock, or the newest event time on
+    /// the event clock), whether or not the streams let them be judged yet: the sweeps' backlog.
+    /// Nil before the event clock has any event.
+    public func dueClients() async throws -> Int? {
+        let clockNow: Timestamp?
+        switch clock {
+        case .wall: clockNow = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        case .event: clockNow = try await store.newestEventTime()
+        }
+        guard let clockNow else { return nil }
+        return try await store.dueReviewCount(at: clockNow)
     }
 
     /// The moment to judge at: the wall clock, or on the event clock the newest event time read

@@ -33,6 +33,10 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     /// Where rejected input goes, e.g. `purchases.dlq` with the deployment's prefix.
     private let deadLetterTopic: String
     private let inputTopic: String
+    /// What `/health` says: the loop reports each turn.
+    private let health: WorkerHealth?
+    /// When each partition last moved, for the operator's metrics.
+    private let progress: PartitionProgress?
 
     /// Batch, topic and alignment settings.
     public struct Settings: Sendable {
@@ -58,8 +62,10 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     public init(
         handler: Handler, consumer: KafkaConsumer, producer: KafkaProducer, store: any ClientStore,
         relay: OutboxRelay, churnPolicy: ChurnPolicySource, purchaseRules: PurchaseRules, contactRules: ContactRules,
-        settings: Settings, logger: Logger, workerName: String
+        settings: Settings, logger: Logger, workerName: String, health: WorkerHealth? = nil, progress: PartitionProgress? = nil
     ) {
+        self.health = health
+        self.progress = progress
         self.churnPolicy = churnPolicy
         self.handler = handler
         self.consumer = consumer
@@ -70,9 +76,9 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         self.contactRules = contactRules
         self.settings = settings
         self.logger = logger
-        self.metrics = WorkerMetrics(worker: workerName)
         self.deadLetterTopic = settings.topics.resolve(TopicNames.deadLetter(of: handler.inputTopic))
         self.inputTopic = settings.topics.resolve(handler.inputTopic)
+        self.metrics = WorkerMetrics(worker: workerName, topic: inputTopic)
     }
 
     public func run() async throws {
@@ -92,10 +98,12 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         // re-reads our last batch, which the idempotency records make harmless.
         var batch = try await fetch()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            health?.loopTurned()
             tracker.reset(batch.reassigned)
             tracker.retain(Set(consumer.assignment.filter { $0.topic == inputTopic }.map(\.partition)))
             tracker.observe(newest: batch.newestByPartition, reachedEnd: batch.reachedEnd, polledAt: batch.polledAtWall)
             guard !batch.messages.isEmpty else {
+                progress?.moved(batch.reachedEnd)
                 guard try await advanceWhileIdle(&tracker, polledAt: batch.polledAtWall) else { break }
                 batch = try await fetch()
                 continue
@@ -110,6 +118,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             try consumer.storeOffsets(Self.nextOffsets(after: batch.messages))
             await consumer.commitAsync()
             relay.wake()
+            progress?.moved(Set(batch.messages.map(\.partition)).union(batch.reachedEnd))
+            metrics.recordAges(of: batch.entries)
             // A stream that caught up after a long wait may have more waiting events due.
             while outcome.moreDue, !Task.isShuttingDownGracefully {
                 guard let more = try await write(DecodedBatch(), completeBefore: proposal) else { break }
@@ -234,7 +244,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             aligned: settings.alignment.enabled, releaseLimit: settings.alignment.releaseLimit)
         let outcome = try await retrying("dead-letter publish and store transaction") { [store, producer] in
             async let published: Void = producer.send(batch.deadLetters)
-            let outcome = try await store.apply(input, rules: rules)
+            let outcome = try await StoreErrors.counting { try await store.apply(input, rules: rules) }
             try await published
             return outcome
         }
@@ -319,6 +329,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
                 return try await body()
             } catch {
                 attempt += 1
+                health?.loopTurned()  // retrying is turning: a restart would not mend an outage
                 metrics.retried()
                 logger.error("\(what) failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
                 if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
@@ -337,47 +348,75 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     }
 }
 
-/// The worker's swift-metrics instruments (exported by whatever backend the process bootstraps).
+/// The worker's swift-metrics instruments (exported by whatever backend the process bootstraps;
+/// the workers serve them on `/metrics`).
 struct WorkerMetrics: Sendable {
     let worker: String
+    let topic: String
     private let accepted: Counter
     private let duplicates: Counter
-    private let statusChanges: Counter
-    private let tasks: Counter
     private let retries: Counter
     private let waiting: Counter
     private let released: Counter
     private let late: Counter
     private let batchDuration: Timer
+    private let eventAge: Recorder
 
-    init(worker: String) {
+    init(worker: String, topic: String) {
         self.worker = worker
+        self.topic = topic
         let dimensions = [("worker", worker)]
-        accepted = Counter(label: "clientele_events_accepted_total", dimensions: dimensions)
-        duplicates = Counter(label: "clientele_events_duplicate_total", dimensions: dimensions)
-        statusChanges = Counter(label: "clientele_status_changes_total", dimensions: dimensions)
-        tasks = Counter(label: "clientele_tasks_total", dimensions: dimensions)
-        retries = Counter(label: "clientele_batch_retries_total", dimensions: dimensions)
+        accepted = Counter(label: OperatorMetrics.Names.eventsAccepted, dimensions: dimensions + [("topic", topic)])
+        duplicates = Counter(label: OperatorMetrics.Names.eventsDuplicate, dimensions: dimensions + [("topic", topic)])
+        retries = Counter(label: OperatorMetrics.Names.batchRetries, dimensions: dimensions)
         waiting = Counter(label: "clientele_events_waited_total", dimensions: dimensions)
         released = Counter(label: "clientele_events_released_total", dimensions: dimensions)
         late = Counter(label: "clientele_late_events_total", dimensions: dimensions)
-        batchDuration = Timer(label: "clientele_batch_duration_seconds", dimensions: dimensions)
+        batchDuration = Timer(label: OperatorMetrics.Names.batchDuration, dimensions: dimensions)
+        eventAge = Recorder(label: OperatorMetrics.Names.eventAge, dimensions: dimensions, aggregate: true)
     }
 
+    /// A message went to the dead-letter topic.
     func rejected(_ reason: EventRejection.Reason) {
-        Counter(label: "clientele_events_rejected_total", dimensions: [("worker", worker), ("reason", reason.rawValue)]).increment()
+        Counter(label: OperatorMetrics.Names.deadLetters, dimensions: [("worker", worker), ("topic", topic), ("reason", reason.rawValue)]).increment()
     }
 
     func retried() { retries.increment() }
 
+    /// Now minus each event's `occurredAt`, as its batch is committed.
+    func recordAges(of entries: [InputBatch.Entry]) {
+        let now = Date().timeIntervalSince1970
+        for entry in entries {
+            eventAge.record(max(0, now - Double(entry.event.occurredAt.millisecondsSinceEpoch) / 1000))
+        }
+    }
+
     func record(_ outcome: BatchOutcome, duration: Duration) {
         accepted.increment(by: outcome.accepted)
         duplicates.increment(by: outcome.duplicates)
-        statusChanges.increment(by: outcome.statusChanges)
-        tasks.increment(by: outcome.tasks)
         waiting.increment(by: outcome.held)
         released.increment(by: outcome.released)
         late.increment(by: outcome.late)
         batchDuration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        OutputMetrics.record(outcome.tally, worker: worker)
+    }
+}
+
+/// Status changes, tasks and suppressed tasks by kind: the same families from every worker.
+enum OutputMetrics {
+    static func record(_ tally: OutputTally, worker: String) {
+        for (transition, count) in tally.transitions {
+            Counter(label: OperatorMetrics.Names.statusChanges, dimensions: [
+                ("worker", worker), ("from", transition.from?.rawValue ?? "none"), ("to", transition.to.rawValue),
+            ]).increment(by: count)
+        }
+        for (kind, count) in tally.tasks {
+            Counter(label: OperatorMetrics.Names.tasks, dimensions: [("worker", worker), ("kind", kind)]).increment(by: count)
+        }
+        for (suppression, count) in tally.suppressed {
+            Counter(label: OperatorMetrics.Names.tasksSuppressed, dimensions: [
+                ("worker", worker), ("kind", suppression.kind), ("reason", suppression.reason),
+            ]).increment(by: count)
+        }
     }
 }

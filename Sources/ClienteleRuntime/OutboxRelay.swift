@@ -51,7 +51,7 @@ public final class OutboxRelay: Service, Sendable {
         self.interval = interval
         self.shutdownDrainLimit = shutdownDrainLimit
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        published = Counter(label: "clientele_outbox_published_total")
+        published = Counter(label: OperatorMetrics.Names.outboxPublished)
     }
 
     /// Asks the relay to publish now (non-blocking).
@@ -105,7 +105,7 @@ public final class OutboxRelay: Service, Sendable {
         let now = ContinuousClock.now
         if let renewed = leaseRenewedAt.withLock({ $0 }), now - renewed < leaseTerm / 3 { return true }
         if let refused = leaseRefusedAt.withLock({ $0 }), now - refused < leaseRetry { return false }
-        let held = try await store.acquireRelayLease(holder: holder, for: leaseTerm)
+        let held = try await StoreErrors.counting { try await store.acquireRelayLease(holder: holder, for: leaseTerm) }
         leaseRenewedAt.withLock { $0 = held ? now : nil }
         leaseRefusedAt.withLock { $0 = held ? nil : now }
         return held
@@ -115,14 +115,14 @@ public final class OutboxRelay: Service, Sendable {
     public func drain() async throws {
         while true {
             guard try await holdLease() else { return }
-            let pending = try await store.pendingOutbox(limit: batchSize)
+            let pending = try await StoreErrors.counting { try await store.pendingOutbox(limit: batchSize) }
             if pending.isEmpty { return }
             try await producer.send(pending.map { row in
                 OutgoingMessage(
                     topic: topics.resolve(row.topic), key: Array(row.key.utf8), value: row.payload,
                     headers: [KafkaHeader(name: messageIdHeader, text: row.messageId)])
             })
-            try await store.markPublished(pending.map(\.id))
+            try await StoreErrors.counting { try await store.markPublished(pending.map(\.id)) }
             published.increment(by: pending.count)
             if pending.count < batchSize { return }
         }

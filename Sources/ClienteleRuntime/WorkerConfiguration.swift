@@ -17,7 +17,10 @@ import Logging
 /// | `DATABASE_PASSWORD_FILE` | PostgreSQL password read from this file (instead of the URL) | – |
 /// | `CLIENTELE_DB_POOL_SIZE` | PostgreSQL connections per process, at most | 10 |
 /// | `CLIENTELE_TOPIC_PREFIX` | prepended to every topic | empty |
-/// | `CLIENTELE_HTTP_PORT` | metrics/health port | per worker |
+/// | `CLIENTELE_HTTP_PORT` | `/metrics` and `/health` port (0: any free port, logged) | 9101 purchase-, 9102 contact-, 9103 churn-worker |
+/// | `CLIENTELE_HTTP_HOST` | address they listen on | `0.0.0.0` |
+/// | `CLIENTELE_STALL_SECONDS` | the consume/sweep loop not turning this long fails `/health/live` | 120 |
+/// | `CLIENTELE_LOG_FORMAT` | `text` or `json` (one object per line) | `text` |
 /// | `CLIENTELE_CLOCK` | `wall` or `event` | `wall` |
 /// | `CLIENTELE_GROUP_ID` | consumer group | `clientele-<worker>` |
 /// | `CLIENTELE_BATCH_SIZE` | messages per store transaction | 20000 |
@@ -54,7 +57,14 @@ public struct WorkerConfiguration: Sendable {
     /// PostgreSQL: the most connections this process opens (`CLIENTELE_DB_POOL_SIZE`).
     public var databasePoolSize: Int
     public var topics: TopicNames
+    /// `/metrics` and `/health` port (0: any free port, logged).
     public var httpPort: Int
+    /// The address `/metrics` and `/health` listen on (`CLIENTELE_HTTP_HOST`).
+    public var httpHost: String
+    /// `CLIENTELE_STALL_SECONDS`: the main loop not turning this long fails `/health/live`.
+    public var stallAfter: Duration
+    /// `CLIENTELE_LOG_FORMAT`.
+    public var logFormat: LogFormat
     public var clock: Clock
     public var groupId: String
     public var batchSize: Int
@@ -123,7 +133,14 @@ public struct WorkerConfiguration: Sendable {
         databasePoolSize = try reader.integer("clientele.db.pool.size", default: 10, in: 1...500)
         topics = TopicNames(prefix: try reader.matching("clientele.topic.prefix", default: "",
             rule: "letters, digits, '.', '_' or '-', at most 100", { $0.count <= 100 && $0.allSatisfy(Self.isTopicCharacter) }))
-        httpPort = try reader.integer("clientele.http.port", default: defaultHTTPPort, in: 1...65535)
+        httpPort = try reader.integer("clientele.http.port", default: defaultHTTPPort, in: 0...65535)
+        httpHost = try reader.matching("clientele.http.host", default: "0.0.0.0",
+            rule: "an IP address or host name to listen on, such as 0.0.0.0 or 127.0.0.1", { Self.isListenAddress($0) })
+        stallAfter = .seconds(try reader.integer("clientele.stall.seconds", default: 120, in: 5...86_400))
+        guard let format = LogFormat(rawValue: reader.string("clientele.log.format", default: "text").lowercased()) else {
+            throw ConfigurationProblem("CLIENTELE_LOG_FORMAT must be 'text' or 'json'")
+        }
+        logFormat = format
         guard let clock = Clock(rawValue: reader.string("clientele.clock", default: "wall")) else {
             throw ConfigurationProblem("CLIENTELE_CLOCK must be 'wall' or 'event'")
         }
@@ -194,6 +211,15 @@ public struct WorkerConfiguration: Sendable {
             rates = try ExchangeRatesFile.load(path: "config/exchange-rates.yaml", reporting: reporting)
         }
         return CurrencyPolicy(reportingCurrency: reporting, rates: rates)
+    }
+
+    static func isListenAddress(_ text: String) -> Bool {
+        (1...253).contains(text.count) && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:".contains($0)) }
+    }
+
+    /// `max.poll.interval.ms` as librdkafka uses it (its default, 300 s, unless configured).
+    public var maxPollInterval: Duration {
+        .milliseconds(kafka.properties["max.poll.interval.ms"].flatMap { Int($0) } ?? 300_000)
     }
 
     static func isTopicCharacter(_ character: Character) -> Bool {

@@ -3,6 +3,7 @@ import ClienteleStore
 import ClienteleDomain
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -15,8 +16,8 @@ public enum WorkerLauncher {
     public static func run<Handler: EventHandler>(
         workerName: String, defaultHTTPPort: Int, makeHandler: @escaping (WorkerConfiguration) -> Handler
     ) async {
-        await run(workerName: workerName, defaultHTTPPort: defaultHTTPPort) { configuration, logger in
-            try WorkerServices(handler: makeHandler(configuration), configuration: configuration, logger: logger)
+        await run(workerName: workerName, defaultHTTPPort: defaultHTTPPort) { configuration, logger, operations in
+            try WorkerServices(handler: makeHandler(configuration), configuration: configuration, logger: logger, operations: operations)
         }
     }
 
@@ -24,7 +25,7 @@ public enum WorkerLauncher {
     /// message on bad configuration (status 78) or an unusable store.
     public static func run(
         workerName: String, defaultHTTPPort: Int,
-        assemble: (WorkerConfiguration, Logger) throws -> any WorkerAssembly
+        assemble: (WorkerConfiguration, Logger, WorkerOperations) throws -> any WorkerAssembly
     ) async {
         let configuration: WorkerConfiguration
         do {
@@ -33,14 +34,22 @@ public enum WorkerLauncher {
             FileHandle.standardError.write(Data("\(workerName): configuration error: \(error)\n".utf8))
             exit(configurationErrorExitCode)
         }
+        let replica = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
+            switch configuration.logFormat {
+            case .json:
+                return JSONLogHandler(label: label, worker: workerName, replica: replica, level: configuration.logLevel)
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = configuration.logLevel
+                return handler
+            }
         }
         let logger = Logger(label: "clientele.\(workerName)")
+        // Before any instrument exists: instruments made earlier would stay unexported.
+        let operations = WorkerOperations(configuration: configuration, registry: OperatorMetrics.bootstrap(worker: workerName))
         do {
-            let services = try assemble(configuration, logger)
+            let services = try assemble(configuration, logger, operations)
             try await ServiceGroup(configuration: services.groupConfiguration(signals: [.sigterm, .sigint], logger: logger)).run()
             await services.producer.close()
             logger.info("stopped")
@@ -55,6 +64,29 @@ public enum WorkerLauncher {
             logger.critical("worker failed", metadata: ["error": "\(error)"])
             exit(1)
         }
+    }
+}
+
+/// The operator's side of a worker process: the metrics it serves, its health, and where the
+/// HTTP endpoints listen.
+public struct WorkerOperations: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let health: WorkerHealth
+    let host: String
+    let port: Int
+
+    init(configuration: WorkerConfiguration, registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        health = WorkerHealth(
+            loop: configuration.workerName == "churn-worker" ? .sweep : .consume, stallAfter: configuration.stallAfter,
+            unsteadyLimit: configuration.maxPollInterval * 2, freshness: .seconds(30))
+        host = configuration.httpHost
+        port = configuration.httpPort
+    }
+
+    /// The HTTP endpoints, and the monitor that keeps the sampled metrics and health current.
+    func services(monitor: OperationsMonitor, logger: Logger) -> [any Service] {
+        [OperationsServer(host: host, port: port, registry: registry, health: health, logger: logger), monitor]
     }
 }
 
@@ -93,8 +125,10 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
     public let worker: ConsumerWorker<Handler>
     /// `CLIENTELE_IDEMPOTENCY_RETENTION_DAYS`, for the store's upkeep.
     let retentionDays: Int
+    /// `/metrics`, `/health` and their monitor (none when the worker runs inside a test).
+    let operationsServices: [any Service]
 
-    public init(handler: Handler, configuration: WorkerConfiguration, logger: Logger) throws {
+    public init(handler: Handler, configuration: WorkerConfiguration, logger: Logger, operations: WorkerOperations? = nil) throws {
         logger.info("starting", metadata: [
             "kafka": "\(configuration.kafka.description)", "database": "\(configuration.database)",
             "group": "\(configuration.groupId)", "batchSize": "\(configuration.batchSize)",
@@ -106,20 +140,29 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
             configuration: configuration.kafka, groupId: configuration.groupId,
             topics: [configuration.topics.resolve(handler.inputTopic)], logger: logger)
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
+        let progress = PartitionProgress()
         worker = ConsumerWorker(
             handler: handler, consumer: consumer, producer: producer, store: store, relay: relay,
             churnPolicy: ChurnPolicySource(configuration: configuration.churn, store: store, logger: logger),
             purchaseRules: configuration.purchaseRules, contactRules: configuration.contactRules,
             settings: .init(topics: configuration.topics, batchSize: configuration.batchSize, batchWait: configuration.batchWait,
                             alignment: configuration.alignment, taskMaxAge: configuration.clock == .wall ? configuration.taskMaxAge : nil),
-            logger: logger, workerName: configuration.workerName)
+            logger: logger, workerName: configuration.workerName, health: operations?.health, progress: progress)
+        if let operations {
+            operationsServices = operations.services(monitor: OperationsMonitor(
+                health: operations.health, store: store, producer: producer, consumer: consumer,
+                inputTopic: configuration.topics.resolve(handler.inputTopic), progress: progress, logger: logger), logger: logger)
+        } else {
+            operationsServices = []
+        }
     }
 
     /// The worker stops consuming first and the relay then publishes what the last batches wrote.
     /// Either service ending ends the group.
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([StoreMaintenance(store: store, retentionDays: retentionDays, logger: logger), WaitingEventsMonitor(store: store, logger: logger), relay, worker],
-                   store: store, signals: signals, logger: logger)
+        Self.group(operationsServices + [
+            StoreMaintenance(store: store, retentionDays: retentionDays, logger: logger), WaitingEventsMonitor(store: store, logger: logger), relay, worker,
+        ], store: store, signals: signals, logger: logger)
     }
 }
 
@@ -131,8 +174,10 @@ public struct ChurnServices: WorkerAssembly {
     public let worker: ChurnWorker
     /// `CLIENTELE_IDEMPOTENCY_RETENTION_DAYS`, for the store's upkeep.
     let retentionDays: Int
+    /// `/metrics`, `/health` and their monitor (none when the worker runs inside a test).
+    let operationsServices: [any Service]
 
-    public init(configuration: WorkerConfiguration, logger: Logger) throws {
+    public init(configuration: WorkerConfiguration, logger: Logger, operations: WorkerOperations? = nil) throws {
         let churn = configuration.churn
         logger.info("starting", metadata: [
             "kafka": "\(configuration.kafka.description)", "database": "\(configuration.database)",
@@ -146,11 +191,21 @@ public struct ChurnServices: WorkerAssembly {
         worker = ChurnWorker(
             store: store, policies: ChurnPolicySource(configuration: churn, store: store, logger: logger), relay: relay,
             clock: configuration.clock, configuration: churn, alignment: configuration.alignment,
-            taskMaxAge: configuration.clock == .wall ? configuration.taskMaxAge : nil, logger: logger)
+            taskMaxAge: configuration.clock == .wall ? configuration.taskMaxAge : nil, logger: logger, health: operations?.health)
+        if let operations {
+            let worker = worker
+            operationsServices = operations.services(monitor: OperationsMonitor(
+                health: operations.health, store: store, producer: producer,
+                churn: .init(dueClients: { try await worker.dueClients() }, modelKinds: ["bgnbd", "mbgnbd", "gamma-gamma"]),
+                logger: logger), logger: logger)
+        } else {
+            operationsServices = []
+        }
     }
 
     public func groupConfiguration(signals: [UnixSignal], logger: Logger) -> ServiceGroupConfiguration {
-        Self.group([StoreMaintenance(store: store, retentionDays: retentionDays, logger: logger), relay, worker], store: store, signals: signals, logger: logger)
+        Self.group(operationsServices + [StoreMaintenance(store: store, retentionDays: retentionDays, logger: logger), relay, worker],
+                   store: store, signals: signals, logger: logger)
     }
 }
 

@@ -113,6 +113,9 @@ final class LocalStack {
         if postgres != nil { environment["CLIENTELE_ERASURE_KEY_FILE"] = keyFile }
         environment["CLIENTELE_TOPIC_PREFIX"] = topics.prefix
         environment["CLIENTELE_LOG_LEVEL"] = environment["CLIENTELE_LOG_LEVEL"] ?? "notice"
+        // Any free port for /metrics and /health (logged): replicas and other stacks on this host
+        // would collide on the workers' fixed ports.
+        environment["CLIENTELE_HTTP_PORT"] = environment["CLIENTELE_HTTP_PORT"] ?? "0"
         // librdkafka's mock broker holds every fetch for the full fetch.wait.max.ms even when data
         // arrives (a real broker answers at once), so keep the wait short on the embedded broker.
         environment["KAFKA_FETCH_WAIT_MAX_MS"] = environment["KAFKA_FETCH_WAIT_MAX_MS"] ?? String(Self.mockFetchWaitMilliseconds)

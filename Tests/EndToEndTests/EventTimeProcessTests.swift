@@ -255,7 +255,7 @@ struct EventTimeProcessTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let result = try await ChildProcess.run("purchase-worker", [], environment: [
-            "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrapServers, "DATABASE_URL": "sqlite:\(directory)/store.sqlite",
+            "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrapServers, "DATABASE_URL": "sqlite:\(directory)/store.sqlite", "CLIENTELE_HTTP_PORT": "0",
         ], directory: directory)
         #expect(result.status == 78)
         #expect(result.stderr.contains("'purchases' has 8 partitions and 'contacts' 4"), "\(result.stderr)")

@@ -116,6 +116,9 @@ final class BrokerProcess: @unchecked Sendable {
     private var baseEnvironment: [String: String] {
         ["KAFKA_BOOTSTRAP_SERVERS": bootstrapServers, "DATABASE_URL": databaseURL,
          "KAFKA_FETCH_WAIT_MAX_MS": "5", "CLIENTELE_LOG_LEVEL": "notice",
+         // /metrics and /health on any free port (the tests run many workers at once); the port
+         // bound is logged. Statistics (lag, group state) every second.
+         "CLIENTELE_HTTP_PORT": "0", "KAFKA_STATISTICS_INTERVAL_MS": "1000",
          // A killed member holds its partitions until its session expires (default 45 s).
          "KAFKA_SESSION_TIMEOUT_MS": "6000",
          // A stream read to its end (e.g. an empty topic) counts as complete after 2 s, not 30.
