@@ -131,6 +131,14 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// The low and high watermarks (first offset kept, next offset to be written) of these
+    /// partitions, asked of their leaders.
+    public func watermarks(_ partitions: [TopicPartition], timeout: Duration = .seconds(5)) async throws -> [TopicPartition: (low: Int64, high: Int64)] {
+        try await queue.perform { [client] in
+            client.watermarks(partitions, timeoutMilliseconds: Int32(timeout.components.seconds * 1000))
+        }
+    }
+
     /// Commits stored offsets, leaves the group and releases the client.
     public func close() async {
         await queue.perform { [client] in client.close() }
@@ -289,6 +297,19 @@ public final class KafkaConsumer: Sendable {
                 if element.offset >= 0 {
                     result[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
                 }
+            }
+            return .success(result)
+        }
+
+        func watermarks(_ partitions: [TopicPartition], timeoutMilliseconds: Int32) -> Result<[TopicPartition: (low: Int64, high: Int64)], Error> {
+            guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
+            var result: [TopicPartition: (low: Int64, high: Int64)] = [:]
+            for partition in partitions {
+                var low: Int64 = 0
+                var high: Int64 = 0
+                let error = rd_kafka_query_watermark_offsets(rk, partition.topic, partition.partition, &low, &high, timeoutMilliseconds)
+                guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(error, context: "watermarks of a partition")) }
+                result[partition] = (low, high)
             }
             return .success(result)
         }

@@ -11,7 +11,7 @@ struct Clientele: AsyncParsableCommand {
         abstract: "Clientele: client status, churn risk and follow-up tasks from Kafka event streams.",
         subcommands: [
             BrokerCommand.self, ProduceCommand.self, ClientCommand.self, GenerateCommand.self,
-            DemoCommand.self, StatusCommand.self, BenchCommand.self, BenchStoreCommand.self, BenchModelCommand.self, BenchSweepCommand.self, ReplayCommand.self, ModelCommand.self, StoreCommand.self,
+            DemoCommand.self, StatusCommand.self, BenchCommand.self, BenchStoreCommand.self, BenchModelCommand.self, BenchSweepCommand.self, ReplayCommand.self, ModelCommand.self, StoreCommand.self, DeadLetterCommand.self,
         ])
 }
 
