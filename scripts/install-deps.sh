@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system libraries Clientele builds against, when they are missing:
 # librdkafka (pkg-config name `rdkafka`), SQLite and pkg-config. Debian/Ubuntu (apt-get).
+# With --test, also what `make test` runs beside the build: Prometheus (its server, for the
+# end-to-end scrape test, and promtool, for the alert rules' unit tests).
 set -euo pipefail
 
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists rdkafka 2>/dev/null || missing+=(librdkafka-dev)
 pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
+if [ "${1:-}" = "--test" ]; then
+  { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing: ${missing[*]}" >&2
@@ -23,5 +28,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+# --no-install-recommends: Prometheus's recommended exporters are not needed. A package removed
+# earlier but not purged ("rc") is installed again like a missing one.
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 pkg-config --exists rdkafka || { echo "error: librdkafka still not found by pkg-config" >&2; exit 1; }

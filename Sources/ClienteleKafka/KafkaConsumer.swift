@@ -121,6 +121,10 @@ public final class KafkaConsumer: Sendable {
     /// Rebalances this member took part in (each assignment it was given, empty ones included).
     public var rebalances: Int { client.context.rebalances.load(ordering: .relaxed) }
 
+    /// Assigned partitions read to their end and given no message since: nothing left to consume
+    /// there, whatever the offsets say (transaction markers occupy offsets too).
+    public var partitionsAtEnd: Set<TopicPartition> { client.context.atEnd.withLock { $0 } }
+
     /// The partitions currently assigned to this member.
     public var assignment: [TopicPartition] { client.context.assigned.withLock { $0.sorted() } }
 

@@ -129,8 +129,10 @@ public struct OperationsMonitor: Service {
             gauge.destroy()
             gauges.lag[partition] = nil
         }
+        let atEnd = Set(consumer.partitionsAtEnd.filter { $0.topic == inputTopic }.map(\.partition))
         for entry in statistics?.partitions ?? [] where entry.topic == inputTopic && owned.contains(entry.partition) {
-            guard let lag = entry.lag else { continue }
+            // Read to its end: nothing is behind, even if the last offsets hold no message.
+            guard let lag = atEnd.contains(entry.partition) ? 0 : entry.lag else { continue }
             let gauge = gauges.lag[entry.partition] ?? Gauge(
                 label: OperatorMetrics.Names.consumerLag, dimensions: [("topic", inputTopic), ("partition", String(entry.partition))])
             gauges.lag[entry.partition] = gauge

@@ -1,3 +1,4 @@
+import Foundation
 import Metrics
 import Prometheus
 import Synchronization
@@ -27,6 +28,8 @@ public enum OperatorMetrics {
             }
             MetricsSystem.bootstrap(factory)
             Gauge(label: Names.buildInfo, dimensions: [("version", version)]).record(1)
+            // Restarts show as changes of this value, whatever happened before the first batch.
+            Gauge(label: Names.processStart).record(Date().timeIntervalSince1970)
             existing = registry
             return registry
         }
@@ -69,6 +72,8 @@ public enum OperatorMetrics {
         public static let churnLastSweep = "clientele_churn_last_sweep_timestamp_seconds"
         public static let modelAge = "clientele_model_age_seconds"
         public static let buildInfo = "clientele_build_info"
+        /// The Prometheus convention's name: when this process started (unix seconds).
+        public static let processStart = "process_start_time_seconds"
         public static let ready = "clientele_ready"
         public static let live = "clientele_live"
     }
