@@ -28,6 +28,8 @@ public enum OperatorMetrics {
             }
             MetricsSystem.bootstrap(factory)
             Gauge(label: Names.buildInfo, dimensions: [("version", version)]).record(1)
+            // Exported at 0 from the start, so that a rate over it means something before the first error.
+            StoreErrors.register()
             // Restarts show as changes of this value, whatever happened before the first batch.
             Gauge(label: Names.processStart).record(Date().timeIntervalSince1970)
             existing = registry
@@ -82,6 +84,8 @@ public enum OperatorMetrics {
 /// Counts failed store operations (each is retried): `clientele_store_errors_total`.
 enum StoreErrors {
     private static let counter = Counter(label: OperatorMetrics.Names.storeErrors)
+
+    static func register() { counter.increment(by: 0) }
 
     /// Runs `body`, counting its failure before rethrowing it.
     @discardableResult

@@ -1,0 +1,275 @@
+import ClienteleDomain
+import ClienteleKafka
+import ClienteleStore
+import ClienteleWorkload
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The operator's side from outside: the three workers as processes serve `/metrics` and
+/// `/health`, a real Prometheus scrapes them, and the dashboard's and the alert rules' queries
+/// use only what the workers really export.
+@Suite("operations: metrics, health, Prometheus", .serialized, .timeLimit(.minutes(6)))
+struct OperationsProcessTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("after 50,000 purchases with 5 malformed: accepted count, dead letters by reason, lag 0 on every partition and the event-age histogram, on /metrics and through a real Prometheus; live and ready 200; the dashboard and alerts query only exported metrics; SIGTERM exits 0")
+    func operatorView() async throws {
+        let prometheusBinary = try #require(
+            ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "Prometheus is not installed: `make test` installs Debian's prometheus package (scripts/install-deps.sh --test)")
+        let broker = try await BrokerProcess()
+        defer { Task { await broker.stop() } }
+        let environment = broker.workerEnvironment
+        let workers = try ["purchase-worker", "contact-worker", "churn-worker"].map {
+            ($0, try ChildProcess($0, [], environment: environment, directory: broker.directory))
+        }
+        var ports: [String: Int] = [:]
+        for (name, child) in workers { ports[name] = try await Self.port(of: child, name: name) }
+
+        // One client withdrew consent before buying: its welcome task is held back (a suppression to count).
+        #expect(try await broker.produce(topic: "contacts", [
+            #"{"eventId":"ops-w1","clientId":"ops-withdrawn","occurredAt":"2026-01-01T08:00:00Z","kind":"consent_withdrawn"}"#,
+        ]) == 0)
+        let generated = PurchaseGenerator(clients: 5000, purchases: 50_000, seed: 9).lines()
+        let lines = generated.map(\.json)
+        let clients = Set(generated.map(\.clientId)).count + 1
+        let withdrawnPurchase = #"{"eventId":"ops-p1","clientId":"ops-withdrawn","occurredAt":"2026-01-02T08:00:00Z","amount":12.5,"currency":"EUR"}"#
+        let malformed = PurchaseGenerator.malformedSamples().prefix(5)
+        #expect(try await broker.produce(topic: "purchases", lines + [withdrawnPurchase] + malformed.map { String(decoding: $0.bytes, as: UTF8.self) }) == 0)
+
+        // A real Prometheus scraping the three workers every second.
+        let prometheusPort = try Self.freePort()
+        let prometheusDirectory = broker.directory + "/prometheus"
+        try FileManager.default.createDirectory(atPath: prometheusDirectory, withIntermediateDirectories: true)
+        let targets = ports.values.sorted().map { "'127.0.0.1:\($0)'" }.joined(separator: ", ")
+        try """
+            global: {scrape_interval: 1s, evaluation_interval: 1s}
+            scrape_configs:
+              - job_name: clientele
+                static_configs: [{targets: [\(targets)]}]
+            """.write(toFile: prometheusDirectory + "/prometheus.yml", atomically: true, encoding: .utf8)
+        let prometheus = try ChildProcess(prometheusBinary, [
+            "--config.file=\(prometheusDirectory)/prometheus.yml", "--storage.tsdb.path=\(prometheusDirectory)/data",
+            "--web.listen-address=127.0.0.1:\(prometheusPort)",
+        ], directory: prometheusDirectory)
+        defer { prometheus.signal(SIGTERM) }
+
+        // The purchases, and the one contact.
+        let summary = try await broker.waitUntilApplied(lines.count + 2)
+        #expect(summary.acceptedEvents == lines.count + 2)
+
+        // The purchase-worker's own scrape.
+        let purchasePort = try #require(ports["purchase-worker"])
+        let partitions = 16  // the embedded broker's default
+        var scrape = Scrape(text: "")
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        repeat {
+            scrape = Scrape(text: try await Self.get(port: purchasePort, path: "/metrics").body)
+            if scrape.values("clientele_consumer_lag").count == partitions, scrape.values("clientele_consumer_lag").allSatisfy({ $0.value == 0 }),
+               scrape.sum("clientele_dead_letters_total") == 5 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        } while ContinuousClock.now < deadline
+        #expect(scrape.sum("clientele_events_accepted_total", ["topic": "purchases"]) == Double(lines.count + 1))
+        #expect(scrape.sum("clientele_dead_letters_total") == 5)
+        for sample in malformed {
+            #expect(scrape.sum("clientele_dead_letters_total", ["topic": "purchases", "reason": sample.reason]) == 1, "\(sample.reason)")
+        }
+        let lags = scrape.values("clientele_consumer_lag")
+        #expect(Set(lags.compactMap { $0.labels["partition"] }) == Set((0..<partitions).map(String.init)))
+        #expect(lags.allSatisfy { $0.value == 0 }, "\(lags)")
+        #expect(scrape.sum("clientele_event_age_seconds_count") == Double(lines.count + 1))
+        #expect(scrape.sum("clientele_event_age_seconds_bucket", ["le": "+Inf"]) == Double(lines.count + 1))
+        // Outputs are counted by the worker that applied the event (a purchase may wait for the
+        // contact stream and be applied by the contact-worker): both scrapes together.
+        let contactScrape = Scrape(text: try await Self.get(port: try #require(ports["contact-worker"]), path: "/metrics").body)
+        #expect(scrape.sum("clientele_status_changes_total", ["to": "new"]) + contactScrape.sum("clientele_status_changes_total", ["to": "new"])
+                == Double(clients))
+        #expect(scrape.sum("clientele_tasks_suppressed_total", ["kind": "welcome_new_client", "reason": "consent_withdrawn"])
+                + contactScrape.sum("clientele_tasks_suppressed_total", ["kind": "welcome_new_client", "reason": "consent_withdrawn"]) == 1)
+        #expect(scrape.sum("clientele_tasks_total", ["kind": "welcome_new_client"]) + contactScrape.sum("clientele_tasks_total", ["kind": "welcome_new_client"])
+                == Double(clients - 1))
+        #expect(scrape.values("clientele_partition_last_progress_timestamp_seconds").count == partitions)
+        #expect(scrape.sum("clientele_build_info", ["version": "0.9.0"]) == 1)
+        #expect(!scrape.text.contains("ops-withdrawn") && !scrape.text.contains(#"="C0"#), "no client id in any label")
+
+        // Health, every worker (the churn-worker is ready once it has swept).
+        for (name, port) in ports {
+            var live = try await Self.get(port: port, path: "/health/live")
+            var ready = try await Self.get(port: port, path: "/health/ready")
+            let until = ContinuousClock.now.advanced(by: .seconds(30))
+            while ready.status != 200, ContinuousClock.now < until {
+                try await Task.sleep(for: .milliseconds(500))
+                live = try await Self.get(port: port, path: "/health/live")
+                ready = try await Self.get(port: port, path: "/health/ready")
+            }
+            #expect(live.status == 200, "\(name) live: \(live.body)")
+            #expect(ready.status == 200, "\(name) ready: \(ready.body)")
+            #expect(ready.body.contains(#""status":"ok""#))
+        }
+
+        // A fitted model, so that the churn-worker reports its age too (the generated purchases are
+        // too regular for a fit of their own: the published CDNOW parameters stand in, as saved by `model fit`).
+        let now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        _ = try await broker.createdStore().saveModel(StoredModel(
+            kind: "mbgnbd", parametersJSON: #"{"r":0.525,"alpha":6.183,"a":0.891,"b":1.614}"#, logLikelihood: -9582.4, clients: 2357,
+            asOf: now, fittedAt: now.adding(milliseconds: -3_600_000)))
+
+        // Through Prometheus's HTTP API: the lag of every partition and the dead letters.
+        var deadLetters: Double?
+        var lagSeries: [(labels: [String: String], value: Double)] = []
+        var scrapes: [String: Scrape] = [:]
+        let prometheusDeadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < prometheusDeadline {
+            deadLetters = try? await Self.query(port: prometheusPort, "sum(clientele_dead_letters_total)").first?.value
+            lagSeries = (try? await Self.query(port: prometheusPort, #"clientele_consumer_lag{topic="purchases"}"#)) ?? []
+            for (name, port) in ports { scrapes[name] = Scrape(text: try await Self.get(port: port, path: "/metrics").body) }
+            if deadLetters == 5, lagSeries.count == partitions, lagSeries.allSatisfy({ $0.value == 0 }),
+               scrapes["churn-worker"]?.values("clientele_model_age_seconds").isEmpty == false { break }
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(deadLetters == 5, "Prometheus: sum(clientele_dead_letters_total); its log: \(prometheus.stderr.suffix(1500))")
+        #expect(lagSeries.count == partitions)
+        #expect(lagSeries.allSatisfy { $0.value == 0 && $0.labels["worker"] == "purchase-worker" && $0.labels["topic"] == "purchases" })
+        let modelAge = try #require(scrapes["churn-worker"]?.values("clientele_model_age_seconds").first)
+        #expect(modelAge.labels["kind"] == "mbgnbd")
+        #expect((3600..<3900).contains(modelAge.value), "\(modelAge)")
+        let up = try await Self.query(port: prometheusPort, "up{job=\"clientele\"}")
+        #expect(up.count == 3 && up.allSatisfy { $0.value == 1 }, "\(up)")
+
+        // Every metric the dashboard and the alert rules use is one the workers export.
+        let exported = scrapes.values.reduce(into: Set<String>()) { $0.formUnion($1.families) }
+        let dashboard = try String(contentsOf: Self.root.appendingPathComponent("config/grafana/dashboards/clientele.json"), encoding: .utf8)
+        let alerts = try String(contentsOf: Self.root.appendingPathComponent("config/prometheus/alerts.yml"), encoding: .utf8)
+        for (file, text) in [("dashboard", dashboard), ("alerts", alerts)] {
+            let used = Self.metricNames(in: text)
+            #expect(used.count >= 10, "\(file) uses \(used)")
+            let unknown = used.filter { !exported.contains($0) && $0 != "up" }
+            #expect(unknown.isEmpty, "\(file) queries metrics no worker exports: \(unknown.sorted()); exported: \(exported.sorted())")
+        }
+
+        for (name, child) in workers {
+            child.signal(SIGTERM)
+            #expect(await child.wait(timeout: .seconds(30)) == 0, "\(name) after SIGTERM; stderr: \(child.stderr.suffix(1500))")
+        }
+    }
+
+    @Test("a worker whose port is taken stops at startup with exit 78 and a message naming the setting")
+    func portTaken() async throws {
+        let broker = try await BrokerProcess()
+        defer { Task { await broker.stop() } }
+        let first = try ChildProcess("purchase-worker", [], environment: broker.purchaseOnlyEnvironment, directory: broker.directory)
+        let port = try await Self.port(of: first, name: "purchase-worker")
+        var environment = broker.purchaseOnlyEnvironment
+        environment["CLIENTELE_HTTP_PORT"] = String(port)
+        environment["CLIENTELE_HTTP_HOST"] = "0.0.0.0"
+        let second = try await ChildProcess.run("purchase-worker", [], environment: environment, directory: broker.directory)
+        #expect(second.status == 78, "\(second.stderr)")
+        #expect(second.stderr.contains("CLIENTELE_HTTP_PORT"), "\(second.stderr)")
+        first.signal(SIGTERM)
+        #expect(await first.wait() == 0)
+    }
+
+    // MARK: Helpers
+
+    /// The port a worker logged it serves on (`serving /metrics and /health … port=N`).
+    static func port(of child: ChildProcess, name: String) async throws -> Int {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while ContinuousClock.now < deadline {
+            if let line = child.stderr.split(separator: "\n").first(where: { $0.contains("serving /metrics and /health") }),
+               let range = line.range(of: #"port=\d+"#, options: .regularExpression),
+               let port = Int(line[range].dropFirst("port=".count)) {
+                return port
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw E2EError("\(name) never logged its metrics port; stderr: \(child.stderr.suffix(2000))")
+    }
+
+    static func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        guard bound else { throw E2EError("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func get(port: Int, path: String) async throws -> (status: Int, body: String) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    /// An instant query through Prometheus's HTTP API: each series' labels and value.
+    static func query(port: Int, _ expression: String) async throws -> [(labels: [String: String], value: Double)] {
+        var components = URLComponents(string: "http://127.0.0.1:\(port)/api/v1/query")!
+        components.queryItems = [URLQueryItem(name: "query", value: expression)]
+        let (data, _) = try await URLSession.shared.data(from: components.url!)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], object["status"] as? String == "success",
+              let results = (object["data"] as? [String: Any])?["result"] as? [[String: Any]]
+        else { throw E2EError("Prometheus answered \(String(decoding: data, as: UTF8.self))") }
+        return results.compactMap { result in
+            guard let pair = result["value"] as? [Any], pair.count == 2, let text = pair[1] as? String, let value = Double(text) else { return nil }
+            return ((result["metric"] as? [String: String]) ?? [:], value)
+        }
+    }
+
+    /// The metric names a file's PromQL uses (`clientele_…`, `process_…`), histogram series
+    /// suffixes folded into their family.
+    static func metricNames(in text: String) -> Set<String> {
+        let regex = try! NSRegularExpression(pattern: #"\b(clientele_[a-z0-9_]+|process_start_time_seconds)\b"#)
+        let range = NSRange(text.startIndex..., in: text)
+        return Set(regex.matches(in: text, range: range).map { match -> String in
+            let name = String(text[Range(match.range, in: text)!])
+            for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) && name.hasPrefix("clientele_") && name.contains("_seconds") {
+                return String(name.dropLast(suffix.count))
+            }
+            return name
+        })
+    }
+}
+
+/// A parsed Prometheus text exposition.
+struct Scrape {
+    let text: String
+    /// Sample lines: name, labels, value.
+    let samples: [(name: String, labels: [String: String], value: Double)]
+
+    init(text: String) {
+        self.text = text
+        samples = text.split(separator: "\n").compactMap { line -> (String, [String: String], Double)? in
+            guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
+            let series = line[..<space]
+            guard let brace = series.firstIndex(of: "{") else { return (String(series), [:], value) }
+            var labels: [String: String] = [:]
+            for pair in series[series.index(after: brace)..<series.index(before: series.endIndex)].split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                labels[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+            }
+            return (String(series[..<brace]), labels, value)
+        }
+    }
+
+    /// The families declared (`# TYPE name kind`).
+    var families: Set<String> {
+        Set(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
+    }
+
+    func values(_ name: String) -> [(labels: [String: String], value: Double)] {
+        samples.filter { $0.name == name }.map { ($0.labels, $0.value) }
+    }
+
+    /// The sum over the series of `name` whose labels include `matching`.
+    func sum(_ name: String, _ matching: [String: String] = [:]) -> Double {
+        values(name).filter { sample in matching.allSatisfy { sample.labels[$0.key] == $0.value } }.map(\.value).reduce(0, +)
+    }
+}
