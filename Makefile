@@ -3,11 +3,11 @@ SWIFT ?= swift
 BENCH_EVENTS ?= 200000
 BENCH_CLIENTS ?= 20000
 
-.PHONY: help deps build demo test test-unit test-e2e bench acceptance acceptance-postgres broker clean
+.PHONY: help deps test-deps build demo test test-unit test-e2e test-alerts bench acceptance acceptance-postgres broker clean
 
 help:
 	@echo "make demo    load a generated history of purchases and contacts into the embedded broker, run the three workers on it; print a summary"
-	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes)"
+	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes, a real Prometheus, the alert rules' unit tests)"
 	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory, on SQLite and on PostgreSQL (1 and 2 replicas)"
 	@echo "make acceptance  200,000 purchases sent with an independent client (confluent-kafka), checked end to end"
 	@echo "make acceptance-postgres  the same on PostgreSQL with two purchase-worker replicas (one SIGKILLed), a contact- and a churn-worker"
@@ -15,6 +15,10 @@ help:
 
 deps:
 	@scripts/install-deps.sh
+
+# What the tests need beyond the build: Prometheus (a real server for the scrape test, promtool for the rules).
+test-deps: deps
+	@scripts/install-deps.sh --test
 
 build: deps
 	$(SWIFT) build
@@ -28,13 +32,17 @@ demo: build
 TEST_POSTGRES_DIR ?= $(shell mktemp -d -u /tmp/clientele-test-postgres-XXXXXX)
 WITH_POSTGRES = scripts/with-test-postgres.sh $(TEST_POSTGRES_DIR)
 
-test: build
+test: build test-deps test-alerts
 	$(WITH_POSTGRES) $(SWIFT) test
 
-test-unit: build
+# The alert rules: promtool check rules, promtool test rules (a unit test for every alert), a runbook per alert.
+test-alerts: test-deps
+	scripts/check-alerts.sh
+
+test-unit: build test-deps
 	$(WITH_POSTGRES) $(SWIFT) test --skip EndToEndTests
 
-test-e2e: build
+test-e2e: build test-deps
 	$(WITH_POSTGRES) $(SWIFT) test --filter EndToEndTests
 
 bench: deps
