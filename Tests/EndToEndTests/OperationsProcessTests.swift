@@ -273,3 +273,74 @@ struct Scrape {
         values(name).filter { sample in matching.allSatisfy { sample.labels[$0.key] == $0.value } }.map(\.value).reduce(0, +)
     }
 }
+
+@Suite("operations: dead-letter replay and status", .serialized, .timeLimit(.minutes(4)))
+struct DeadLetterReplayProcessTests {
+    @Test("dlq replay sends the dead letters of one reason back once the limit is raised: a dry run produces nothing, a replay gets them accepted, a second replay adds nothing; status shows lag and dead letters")
+    func replayAfterFix() async throws {
+        let broker = try await BrokerProcess()
+        defer { Task { await broker.stop() } }
+        var environment = broker.purchaseOnlyEnvironment
+        environment["CLIENTELE_MAX_MESSAGE_BYTES"] = "256"
+        var worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
+        func purchase(_ index: Int, note: Int = 0) -> String {
+            #"{"eventId":"r-\#(index)","clientId":"R\#(index)","occurredAt":"2026-03-0\#(1 + index % 5)T10:00:00Z","amount":\#(10 + index),"currency":"EUR","productId":"\#(String(repeating: "p", count: note))"}"#
+        }
+        let good = (0..<5).map { purchase($0) }
+        let large = (5..<8).map { purchase($0, note: 300) }
+        #expect(try await broker.produce(topic: "purchases", good + large + [#"{"eventId":"r-x","#, #"{"eventId":"r-y","clientId":"R9"}"#]) == 0)
+        _ = try await broker.waitUntilApplied(5)
+        let store = try await broker.createdStore()
+
+        func replay(_ arguments: [String]) async throws -> String {
+            let result = try await ChildProcess.run(
+                "clientele", ["dlq", "replay", "--topic", "purchases.dlq", "--bootstrap-servers", broker.bootstrapServers] + arguments,
+                directory: broker.directory)
+            #expect(result.status == 0, "\(result.stderr)")
+            return result.stdout
+        }
+        // Wait for the five dead letters to be on the topic, then a dry run counts them by reason.
+        var dry = ""
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        repeat {
+            dry = try await replay(["--dry-run"])
+        } while !dry.contains("read 5 dead letters") && ContinuousClock.now < deadline
+        #expect(dry.contains("too_large                3 would be replayed"), "\(dry)")
+        #expect(dry.contains("malformed_json           1 would be replayed"), "\(dry)")
+        #expect(dry.contains("dry run: 5 would be replayed, nothing produced"), "\(dry)")
+
+        // The fix: the default limit. Replay only the reason it fixes.
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        environment["CLIENTELE_MAX_MESSAGE_BYTES"] = nil
+        worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
+        let replayed = try await replay(["--reason", "too_large"])
+        #expect(replayed.contains("replayed 3 messages"), "\(replayed)")
+        #expect(replayed.contains("missing_field            1 left (another reason)"), "\(replayed)")
+        let summary = try await broker.waitUntilApplied(8)
+        #expect(summary.acceptedEvents == 8)
+        #expect(summary.clients == 8)
+
+        // Again: each is a duplicate now; nothing more is accepted or dead-lettered.
+        let again = try await replay(["--reason", "too_large"])
+        #expect(again.contains("read 5 dead letters"), "no new dead letter: \(again)")
+        try await Task.sleep(for: .seconds(2))
+        let replayedTwice = try await replay(["--dry-run"])
+        #expect(replayedTwice.contains("read 5 dead letters"), "\(replayedTwice)")
+        #expect(try await store.summary().acceptedEvents == 8)
+
+        let status = try await ChildProcess.run(
+            "clientele", ["status", "--database", broker.databaseURL, "--bootstrap-servers", broker.bootstrapServers], directory: broker.directory)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("clientele-purchase-worker   lag 0 messages on purchases"), "\(status.stdout)")
+        #expect(status.stdout.contains("dead letters     5 on purchases.dlq"), "\(status.stdout)")
+        #expect(status.stdout.contains("outbox backlog   0"), "\(status.stdout)")
+
+        let bad = try await ChildProcess.run("clientele", ["dlq", "replay", "--topic", "purchases", "--bootstrap-servers", broker.bootstrapServers],
+                                             directory: broker.directory)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("dead-letter topic"), "\(bad.stderr)")
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+    }
+}
