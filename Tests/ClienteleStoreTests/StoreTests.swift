@@ -23,7 +23,10 @@ struct StoreTests {
         let outcome = try await store.apply(
             [purchase("p1", client: "A", day: 0), purchase("p2", client: "A", day: 1), purchase("p3", client: "B", day: 2)],
             rules: clientRules)
-        #expect(outcome == BatchOutcome(accepted: 3, duplicates: 0, statusChanges: 3, tasks: 2))
+        var expected = BatchOutcome(accepted: 3, duplicates: 0, statusChanges: 3, tasks: 2)
+        expected.tally.transitions = [.init(from: nil, to: .new): 2, .init(from: .new, to: .active): 1]
+        expected.tally.tasks = ["welcome_new_client": 2]
+        #expect(outcome == expected)
         let a = try #require(try await store.client(id: "A", recent: 10))
         #expect(a.state.status == .active)
         #expect(a.state.purchaseCount == 2)
@@ -34,8 +37,32 @@ struct StoreTests {
         #expect(outbox.map(\.id) == outbox.map(\.id).sorted())
         // Per client, in the order written: A's new, A's welcome, A's active.
         #expect(outbox.filter { $0.key == "A" }.map(\.topic) == ["client-status", "follow-up-tasks", "client-status"])
+        let before = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
+        let backlog = try await store.outboxBacklog()
+        #expect(backlog.pending == 5)
+        #expect(backlog.oldestWrittenAt.map { $0.millisecondsSinceEpoch > before && $0.millisecondsSinceEpoch <= before + 120_000 } == true,
+                "\(String(describing: backlog.oldestWrittenAt))")
         try await store.markPublished(outbox.prefix(2).map(\.id))
         #expect(try await store.pendingOutbox(limit: 100).count == 3)
+        #expect(try await store.outboxBacklog().pending == 3)
+        try await store.markPublished(try await store.pendingOutbox(limit: 100).map(\.id))
+        #expect(try await store.outboxBacklog() == OutboxBacklog(pending: 0, oldestWrittenAt: nil))
+    }
+
+    @Test("suppressed tasks are counted by kind and reason once, however often their cause is applied", arguments: StoreBackend.allCases)
+    func suppressionTally(backend: StoreBackend) async throws {
+        let database = try await TemporaryDatabase.make(backend)
+        defer { database.remove() }
+        let store = try database.open()
+        let withdrawn = ContactEvent(
+            eventId: "c1", clientId: "S", occurredAt: Timestamp(rfc3339: "2025-12-31T00:00:00Z")!, kind: .consentWithdrawn)
+        _ = try await store.apply([withdrawn], rules: clientRules)
+        let first = try await store.apply([purchase("s1", client: "S", day: 0)], rules: clientRules)
+        #expect(first.suppressedTasks == 1)
+        #expect(first.tally.suppressed == [.init(kind: "welcome_new_client", reason: "consent_withdrawn"): 1])
+        #expect(first.tally.tasks.isEmpty)
+        let again = try await store.apply([purchase("s1", client: "S", day: 0)], rules: clientRules)
+        #expect(again.tally.isEmpty)
     }
 
     @Test("an event applied twice, in the same batch or a later one, counts once", arguments: StoreBackend.allCases)
