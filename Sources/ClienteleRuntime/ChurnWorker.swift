@@ -60,6 +60,7 @@ public final class ChurnWorker: Service, Sendable {
             "clock": "\(clock.rawValue)", "sector": "\(configuration.rules.sector.name)",
             "intervalMs": "\(configuration.sweepInterval / .milliseconds(1))",
         ])
+        guard try await StoreReadiness.wait(for: store, health: health) else { return }
         do {
             try await store.setSetting(StoreSettingNames.churnClock, to: clock.rawValue)
         } catch {

@@ -83,7 +83,10 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
 
     public func run() async throws {
         // Nothing is consumed until the store is usable (a PostgreSQL down at startup is waited for).
-        try await store.waitUntilReady()
+        guard try await StoreReadiness.wait(for: store, health: health) else {
+            await consumer.close()
+            return
+        }
         logger.info("consuming", metadata: [
             "topic": "\(inputTopic)", "alignment": "\(settings.alignment.enabled ? "on" : "off")",
         ])
@@ -392,7 +395,10 @@ struct WorkerMetrics: Sendable {
     }
 
     func record(_ outcome: BatchOutcome, duration: Duration) {
-        accepted.increment(by: outcome.accepted)
+        // A write that applies the other stream's waiting events may refuse one of them when its turn
+        // comes: it leaves this batch's `accepted` below zero (the event was counted as accepted when
+        // read, by the other worker). Counters only go up.
+        accepted.increment(by: max(0, outcome.accepted))
         duplicates.increment(by: outcome.duplicates)
         waiting.increment(by: outcome.held)
         released.increment(by: outcome.released)

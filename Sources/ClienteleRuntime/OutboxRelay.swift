@@ -83,6 +83,9 @@ public final class OutboxRelay: Service, Sendable {
                 do {
                     try await drain()
                     break
+                } catch is CancellationError {
+                    // The store never became ready (a database down since startup): nothing to publish.
+                    break
                 } catch {
                     logger.warning("outbox publish failed during shutdown", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: .milliseconds(500))

@@ -153,6 +153,8 @@ struct ShippedConfigurationTests {
         #expect(configuration.churn.sectorsSource == "config/sectors.yaml")
         #expect(configuration.churn.sweepBatchSize == 5000)
         #expect(configuration.alignment == StreamAlignmentSettings())
+        #expect(configuration.httpHost == "0.0.0.0" && configuration.httpPort == 9101)
+        #expect(configuration.logFormat == .text && configuration.stallAfter == .seconds(120))
     }
 }
 

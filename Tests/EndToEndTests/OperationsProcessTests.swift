@@ -156,12 +156,22 @@ struct OperationsProcessTests {
         }
     }
 
-    @Test("a worker whose port is taken stops at startup with exit 78 and a message naming the setting")
-    func portTaken() async throws {
+    @Test("with CLIENTELE_LOG_FORMAT=json every log line is one JSON object naming the worker; a worker whose port is taken stops at startup with exit 78 and a message naming the setting")
+    func jsonLogsAndPortTaken() async throws {
         let broker = try await BrokerProcess()
         defer { Task { await broker.stop() } }
-        let first = try ChildProcess("purchase-worker", [], environment: broker.purchaseOnlyEnvironment, directory: broker.directory)
+        let first = try ChildProcess("purchase-worker", [], environment: broker.purchaseOnlyEnvironment.merging([
+            "CLIENTELE_LOG_FORMAT": "json", "CLIENTELE_LOG_LEVEL": "info",
+        ]) { $1 }, directory: broker.directory)
         let port = try await Self.port(of: first, name: "purchase-worker")
+        try await broker.waitUntilReady(port: port)
+        let logLines = first.stderr.split(separator: "\n")
+        #expect(logLines.count >= 3)
+        for line in logLines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["worker"] as? String == "purchase-worker" && object?["message"] != nil && object?["time"] != nil, "\(line)")
+        }
+        #expect(logLines.contains { $0.contains(#""message":"partitions assigned""#) })
         var environment = broker.purchaseOnlyEnvironment
         environment["CLIENTELE_HTTP_PORT"] = String(port)
         environment["CLIENTELE_HTTP_HOST"] = "0.0.0.0"
@@ -178,14 +188,54 @@ struct OperationsProcessTests {
     static func port(of child: ChildProcess, name: String) async throws -> Int {
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
         while ContinuousClock.now < deadline {
+            // Text (`port=N`) or JSON (`"port":"N"`) log lines.
             if let line = child.stderr.split(separator: "\n").first(where: { $0.contains("serving /metrics and /health") }),
-               let range = line.range(of: #"port=\d+"#, options: .regularExpression),
-               let port = Int(line[range].dropFirst("port=".count)) {
+               let range = line.range(of: #"port(=|":")\d+"#, options: .regularExpression),
+               let port = Int(line[range].drop { !$0.isNumber }) {
                 return port
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw E2EError("\(name) never logged its metrics port; stderr: \(child.stderr.suffix(2000))")
+    }
+
+    /// Two replicas of one worker: each partition's lag series is on the replica that owns it, and
+    /// the series of a partition that moved away is gone from the other.
+    @Test("lag series move with their partitions: with a second replica each reports only its own, together all of them once")
+    func lagSeriesFollowAssignment() async throws {
+        let broker = try await BrokerProcess()
+        defer { Task { await broker.stop() } }
+        let environment = broker.purchaseOnlyEnvironment
+        let first = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
+        let firstPort = try await Self.port(of: first, name: "purchase-worker")
+        func lagPartitions(_ port: Int) async throws -> Set<String> {
+            Set(Scrape(text: try await Self.get(port: port, path: "/metrics").body).values("clientele_consumer_lag").compactMap { $0.labels["partition"] })
+        }
+        var alone: Set<String> = []
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while alone.count < 16, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(300))
+            alone = try await lagPartitions(firstPort)
+        }
+        #expect(alone.count == 16)
+        let second = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
+        let secondPort = try await Self.port(of: second, name: "purchase-worker")
+        var mine: Set<String> = []
+        var theirs: Set<String> = []
+        let split = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < split {
+            try await Task.sleep(for: .milliseconds(300))
+            mine = try await lagPartitions(firstPort)
+            theirs = try await lagPartitions(secondPort)
+            if !mine.isEmpty, !theirs.isEmpty, mine.isDisjoint(with: theirs), mine.union(theirs).count == 16 { break }
+        }
+        #expect(!mine.isEmpty && !theirs.isEmpty, "both replicas own partitions: \(mine) / \(theirs)")
+        #expect(mine.isDisjoint(with: theirs), "no partition reported by both: \(mine.intersection(theirs))")
+        #expect(mine.union(theirs).count == 16)
+        for child in [first, second] {
+            child.signal(SIGTERM)
+            #expect(await child.wait(timeout: .seconds(30)) == 0)
+        }
     }
 
     static func freePort() throws -> Int {

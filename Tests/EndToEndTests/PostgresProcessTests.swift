@@ -95,6 +95,7 @@ struct PostgresProcessTests {
         try await server.pause()
         var environment = broker.purchaseOnlyEnvironment
         environment["CLIENTELE_BATCH_SIZE"] = "300"
+        environment["CLIENTELE_STALL_SECONDS"] = "5"
         let worker = try ChildProcess("purchase-worker", [], environment: environment, directory: broker.directory)
         let waitingDeadline = ContinuousClock.now.advanced(by: .seconds(30))
         while !worker.stderr.contains("waiting for the database"), ContinuousClock.now < waitingDeadline {
@@ -103,6 +104,13 @@ struct PostgresProcessTests {
         #expect(worker.stderr.contains("waiting for the database"), "stderr: \(worker.stderr.suffix(1000))")
         #expect(!worker.stderr.contains("consuming"))
         #expect(worker.isRunning)
+        // A database outage is not a liveness failure (a restart would not mend it), past the stall limit too.
+        let port = try await OperationsProcessTests.port(of: worker, name: "purchase-worker")
+        try await Task.sleep(for: .seconds(6))
+        let live = try await OperationsProcessTests.get(port: port, path: "/health/live")
+        let ready = try await OperationsProcessTests.get(port: port, path: "/health/ready")
+        #expect(live.status == 200, "\(live.body)")
+        #expect(ready.status == 503 && ready.body.contains(#""failed":"partitions,store""#), "\(ready.body)")
         try await server.resume()
 
         // Restarted while batches are being written.
@@ -116,6 +124,7 @@ struct PostgresProcessTests {
         try await server.resume()
 
         let summary = try await broker.waitUntilApplied(lines.count, timeout: .seconds(150))
+        try await broker.waitUntilReady(port: port)
         worker.signal(SIGTERM)
         #expect(await worker.wait() == 0, "graceful stop; stderr: \(worker.stderr.suffix(1500))")
         #expect(summary.acceptedEvents == lines.count)

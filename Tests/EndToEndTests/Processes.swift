@@ -128,6 +128,16 @@ final class BrokerProcess: @unchecked Sendable {
          "CLIENTELE_TASK_MAX_AGE": "36500d"]
     }
 
+    /// Waits until the worker serving on `port` answers 200 on `/health/ready` (30 s at most).
+    func waitUntilReady(port: Int) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while ContinuousClock.now < deadline {
+            if (try? await OperationsProcessTests.get(port: port, path: "/health/ready"))?.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw E2EError("the worker on port \(port) never became ready")
+    }
+
     /// For a purchase-worker running alone: nothing to wait for from a contact stream.
     var purchaseOnlyEnvironment: [String: String] {
         workerEnvironment.merging(["CLIENTELE_STREAM_ALIGNMENT": "off"]) { $1 }

@@ -75,41 +75,63 @@ public struct OperationsMonitor: Service {
     }
 
     public func run() async throws {
-        var gauges = Gauges()
-        var tick = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            sampleKafka(&gauges)
-            await sampleStore(gauges)
-            // The churn backlog and the models' age change slowly: every fifth sample.
-            if let churn, tick % 5 == 0 { await sampleChurn(churn, gauges: &gauges) }
-            gauges.live.record(health.liveness().ok ? 1 : 0)
-            gauges.ready.record(health.readiness().ok ? 1 : 0)
-            tick += 1
-            do {
-                try await cancelWhenGracefulShutdown { [interval] in try await Task.sleep(for: interval) }
-            } catch {
-                break
+        // Two loops: a store that does not answer (a database down) must not stop the Kafka
+        // samples, nor the health gauges; its check goes stale and readiness says so.
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                var gauges = KafkaGauges()
+                await every(interval) {
+                    sampleKafka(&gauges)
+                    gauges.live.record(health.liveness().ok ? 1 : 0)
+                    gauges.ready.record(health.readiness().ok ? 1 : 0)
+                }
+                gauges.ready.record(0)
+            }
+            group.addTask {
+                var gauges = StoreGauges()
+                var tick = 0
+                await every(interval) {
+                    await sampleStore(gauges)
+                    // The churn backlog and the models' age change slowly: every fifth sample.
+                    if let churn, tick % 5 == 0 { await sampleChurn(churn, gauges: &gauges) }
+                    tick += 1
+                }
             }
         }
-        gauges.ready.record(0)
     }
 
-    /// The instruments whose series come and go.
-    struct Gauges {
+    /// Runs `body` every `interval` until a graceful shutdown.
+    private func every(_ interval: Duration, _ body: () async -> Void) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await body()
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// The Kafka side's instruments (the per-partition series come and go).
+    struct KafkaGauges {
         var lag: [Int32: Gauge] = [:]
         var progress: [Int32: Gauge] = [:]
-        var modelAge: [String: Gauge] = [:]
         var rebalancesSeen = 0
         let assigned = Gauge(label: OperatorMetrics.Names.assignedPartitions)
         let rebalances = Counter(label: OperatorMetrics.Names.rebalances)
-        let outboxPending = Gauge(label: OperatorMetrics.Names.outboxPending)
-        let outboxOldestAge = Gauge(label: OperatorMetrics.Names.outboxOldestAge)
-        var dueClients: Gauge?
         let ready = Gauge(label: OperatorMetrics.Names.ready)
         let live = Gauge(label: OperatorMetrics.Names.live)
     }
 
-    private func sampleKafka(_ gauges: inout Gauges) {
+    /// The store side's instruments.
+    struct StoreGauges {
+        var modelAge: [String: Gauge] = [:]
+        var dueClients: Gauge?
+        let outboxPending = Gauge(label: OperatorMetrics.Names.outboxPending)
+        let outboxOldestAge = Gauge(label: OperatorMetrics.Names.outboxOldestAge)
+    }
+
+    private func sampleKafka(_ gauges: inout KafkaGauges) {
         guard let consumer, let inputTopic else {
             let statistics = producer.statistics
             health.observeKafka(groupState: nil, steady: true, fatalError: producer.fatalError,
@@ -159,7 +181,7 @@ public struct OperationsMonitor: Service {
             fatalError: consumer.fatalError ?? producer.fatalError, brokersUp: brokersUp, assignedPartitions: owned.count)
     }
 
-    private func sampleStore(_ gauges: Gauges) async {
+    private func sampleStore(_ gauges: StoreGauges) async {
         do {
             let backlog = try await StoreErrors.counting { try await store.outboxBacklog() }
             gauges.outboxPending.record(backlog.pending)
@@ -171,7 +193,7 @@ public struct OperationsMonitor: Service {
         }
     }
 
-    private func sampleChurn(_ churn: ChurnSampling, gauges: inout Gauges) async {
+    private func sampleChurn(_ churn: ChurnSampling, gauges: inout StoreGauges) async {
         do {
             if let due = try await StoreErrors.counting({ try await churn.dueClients() }) {
                 let gauge = gauges.dueClients ?? Gauge(label: OperatorMetrics.Names.churnDueClients)

@@ -33,6 +33,8 @@ public final class PostgresClientStore: ClientStore, Service {
     /// The event days whose record partition this process knows to exist.
     let knownEventDays = Mutex<Set<Int32>>([])
     private let preparation: Task<Void, any Error>
+    /// Set once the preparation ended (ready or failed).
+    private let prepared = PreparationFlag()
 
     /// How long a transaction that keeps failing on a lost connection is retried before the
     /// error reaches the worker (which then retries the batch itself).
@@ -65,7 +67,9 @@ public final class PostgresClientStore: ClientStore, Service {
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database, tls: tls.connection)
         let connection = connectionConfiguration
+        let prepared = prepared
         preparation = Task {
+            defer { prepared.done.store(true, ordering: .releasing) }
             try await Self.prepare(connection, key: key, startupTimeout: startupTimeout, location: location, logger: logger)
         }
     }
@@ -76,7 +80,15 @@ public final class PostgresClientStore: ClientStore, Service {
     }
 
     /// Waits until the database is migrated and the key checked; throws what stopped it.
+    /// A graceful shutdown (or the caller's cancellation) ends the wait with `CancellationError`:
+    /// a worker stopped while the database is still down exits instead of waiting on.
     public func waitUntilReady() async throws {
+        if !prepared.done.load(ordering: .acquiring) {
+            // Polled rather than awaited: awaiting the preparation task would not end with the caller.
+            try await cancelWhenGracefulShutdown { [prepared] in
+                while !prepared.done.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(100)) }
+            }
+        }
         try await preparation.value
     }
 
@@ -340,4 +352,9 @@ public final class PostgresClientStore: ClientStore, Service {
 
     /// A batch's event day has no record partition (dropped by another replica's retention).
     struct MissingEventDayPartition: Error {}
+}
+
+/// Whether a store's preparation has ended.
+private final class PreparationFlag: Sendable {
+    let done = Atomic<Bool>(false)
 }
