@@ -71,6 +71,17 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Subscribes to `topics` (a consumer made with none joins its group now).
+    public func subscribe(_ topics: [String]) async throws {
+        try await queue.perform { [client] in client.subscribe(topics) }
+    }
+
+    /// Serves what librdkafka queued for the application (statistics, logs, errors) without
+    /// consuming: call it while not polling for messages, or the queue grows.
+    public func serveCallbacks() async {
+        await queue.perform { [client] in client.serveCallbacks() }
+    }
+
     /// Waits up to `maxWait` for a first message, then takes what is already buffered, up to
     /// `maxMessages`. Returns an empty array when nothing arrived in time.
     public func poll(maxMessages: Int, maxWait: Duration) async throws -> [KafkaMessage] {
@@ -238,6 +249,23 @@ public final class KafkaConsumer: Sendable {
             return KafkaMessage(
                 topic: topic, partition: message.partition, offset: message.offset, key: key, value: value,
                 headers: headers, timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
+        }
+
+        func subscribe(_ topics: [String]) -> Result<Void, Error> {
+            guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
+            guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+                return .failure(KafkaError.configuration("out of memory"))
+            }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+            let error = rd_kafka_subscribe(rk, list)
+            return error == RD_KAFKA_RESP_ERR_NO_ERROR ? .success(()) : .failure(KafkaError(error, context: "subscribe"))
+        }
+
+        /// Without a subscription a poll returns no message; it serves the queued callbacks.
+        func serveCallbacks() {
+            guard open.load(ordering: .acquiring) else { return }
+            while let raw = rd_kafka_consumer_poll(rk, 0) { rd_kafka_message_destroy(raw) }
         }
 
         func storeOffsets(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {

@@ -64,8 +64,11 @@ public struct KafkaStatistics: Sendable, Equatable {
                 // partition's size.
                 let high = number("hi_offset")
                 var lag = number("consumer_lag_stored") ?? number("consumer_lag")
-                if lag == nil, let high, let low = number("lo_offset"), number("committed_offset") == nil, number("stored_offset") == nil {
-                    lag = max(0, high - low)
+                // Nothing stored or committed yet: only once fetching (the committed offset may
+                // still be on its way right after an assignment), from the fetch position.
+                if lag == nil, entry["fetch_state"] as? String == "active", let high,
+                   let position = number("app_offset") ?? number("next_offset") ?? number("lo_offset") {
+                    lag = max(0, high - position)
                 }
                 partitions.append(Partition(topic: topic, partition: id, lag: lag, highWatermark: high))
             }

@@ -196,6 +196,7 @@ public final class ChurnWorker: Service, Sendable {
         repeat {
             progress = try await store.rescheduleReviews(pass, limit: Self.rescheduleChunk) { policy.nextReview(for: $0) }
             count += progress.clients
+            health?.loopTurned()  // a long pass is progress, chunk by chunk
         } while !progress.finished && !Task.isShuttingDownGracefully
         guard progress.finished else { return }
         logger.info("review times recomputed", metadata: [

@@ -82,8 +82,9 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     }
 
     public func run() async throws {
-        // Nothing is consumed until the store is usable (a PostgreSQL down at startup is waited for).
-        guard try await StoreReadiness.wait(for: store, health: health) else {
+        // Nothing is consumed until the store is usable (a PostgreSQL down at startup is waited for):
+        // the group is joined after that, so that no partition is held meanwhile.
+        guard try await StoreReadiness.wait(for: store, health: health, meanwhile: { [consumer] in await consumer.serveCallbacks() }) else {
             await consumer.close()
             return
         }
@@ -95,6 +96,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             guard try await checkCoPartitioning() else { return }
         }
         defer { logger.info("consumer stopped") }
+        try await consumer.subscribe([inputTopic])
         var tracker = StreamTracker(settings: settings.alignment)
         // The next batch is fetched and decoded while the current one is written (the poll runs
         // on the consumer's own queue). A revocation during that fetch only means the new owner
@@ -321,7 +323,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         ]
         metadata.merge(extra) { $1 }
         logger.warning("rejected message", metadata: metadata)
-        metrics.rejected(rejection.reason)
+        // The stream the event came from (a waiting event of the other stream goes to its own .dlq).
+        metrics.rejected(rejection.reason, topic: topic)
     }
 
     /// Retries `body` with exponential backoff (100 ms … 10 s) until it succeeds or shutdown.
@@ -380,8 +383,10 @@ struct WorkerMetrics: Sendable {
     }
 
     /// A message went to the dead-letter topic.
-    func rejected(_ reason: EventRejection.Reason) {
-        Counter(label: OperatorMetrics.Names.deadLetters, dimensions: [("worker", worker), ("topic", topic), ("reason", reason.rawValue)]).increment()
+    func rejected(_ reason: EventRejection.Reason, topic: String? = nil) {
+        Counter(label: OperatorMetrics.Names.deadLetters, dimensions: [
+            ("worker", worker), ("topic", topic ?? self.topic), ("reason", reason.rawValue),
+        ]).increment()
     }
 
     func retried() { retries.increment() }

@@ -77,8 +77,10 @@ public struct WorkerOperations: Sendable {
 
     init(configuration: WorkerConfiguration, registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        let churn = configuration.workerName == "churn-worker"
+        // The sweep loop turns once per sweep and then waits the interval: a stall is the limit past that.
         health = WorkerHealth(
-            loop: configuration.workerName == "churn-worker" ? .sweep : .consume, stallAfter: configuration.stallAfter,
+            loop: churn ? .sweep : .consume, stallAfter: configuration.stallAfter + (churn ? configuration.churn.sweepInterval : .zero),
             unsteadyLimit: configuration.maxPollInterval * 2, freshness: .seconds(30))
         host = configuration.httpHost
         port = configuration.httpPort
@@ -136,9 +138,8 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
         store = try configuration.openStore(logger: logger)
         retentionDays = configuration.idempotencyRetentionDays
         producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
-        let consumer = try KafkaConsumer(
-            configuration: configuration.kafka, groupId: configuration.groupId,
-            topics: [configuration.topics.resolve(handler.inputTopic)], logger: logger)
+        // Subscribed by the worker once the store is ready.
+        let consumer = try KafkaConsumer(configuration: configuration.kafka, groupId: configuration.groupId, topics: [], logger: logger)
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
         let progress = PartitionProgress()
         worker = ConsumerWorker(

@@ -437,6 +437,10 @@ public struct OutputTally: Sendable, Equatable {
 
 /// The outbox's backlog: what the relay has still to publish.
 public struct OutboxBacklog: Sendable, Equatable {
+    /// Up to this span of message ids the pending messages are counted exactly; above it the
+    /// span is given (exact but for the rows an erasure removed from the middle).
+    public static let exactCountUpTo = 10_000
+
     /// Messages written and not yet published.
     public var pending: Int
     /// When the oldest of them was written (wall clock); nil when none is pending, or when it was

@@ -16,8 +16,10 @@ struct DeadLetterCommand: AsyncParsableCommand {
             discussion: """
                 Reads the dead-letter topic from its start to its current end (committing nothing) and \
                 produces each chosen message again to the topic it came from, with its key, value and \
-                original headers, and a clientele.replayed-from header. Replaying twice is harmless: an \
-                event accepted the first time counts as a duplicate the second.
+                original headers, and a clientele.replayed-from header, to the partition it was read from. \
+                Replaying twice is harmless: an event accepted the first time counts as a duplicate the \
+                second; a letter refused again is not replayed twice (its copy is left out). \
+                conflicting_duplicate letters are replayed only with --reason conflicting_duplicate.
                 """)
 
         @OptionGroup var kafka: KafkaOptions
@@ -51,7 +53,11 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 lines.append("  \(code.padding(toLength: 24, withPad: " ", startingAt: 0)) \(count)\(dryRun ? " would be replayed" : " replayed")")
             }
             for (code, count) in report.skipped.sorted(by: { $0.key < $1.key }) {
-                lines.append("  \(code.padding(toLength: 24, withPad: " ", startingAt: 0)) \(count) left (another reason)")
+                let why = reason == nil ? "left (refused again by construction: name it with --reason to replay)" : "left (another reason)"
+                lines.append("  \(code.padding(toLength: 24, withPad: " ", startingAt: 0)) \(count) \(why)")
+            }
+            if report.earlierCopies > 0 {
+                lines.append("  \(report.earlierCopies) copies of letters replayed before and refused again: left (their originals are replayed)")
             }
             lines.append(dryRun ? "dry run: \(matched) would be replayed, nothing produced" : "replayed \(report.replayed) messages to their source topics")
             print(lines.joined(separator: "\n"))

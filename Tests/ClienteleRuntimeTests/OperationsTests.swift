@@ -19,7 +19,8 @@ struct OperationsTests {
         health.observeStore(error: "connection refused")
         health.loopTurned()
         #expect(health.liveness().ok)
-        #expect(!health.readiness().ok)
+        #expect(health.readiness().checks.first { $0.name == "store" }?.ok == false)
+        #expect(health.readiness().checks.first { $0.name == "store" }?.detail == "failing: connection refused")
 
         // One non-steady state for longer than the limit; a new state starts the count again.
         let group = WorkerHealth(loop: .consume, stallAfter: .seconds(1000), unsteadyLimit: .seconds(60), freshness: .seconds(30))

@@ -57,12 +57,16 @@ public struct OperationsMonitor: Service {
     let progress: PartitionProgress?
     let churn: ChurnSampling?
     let interval: Duration
+    /// How often the store is sampled (the outbox backlog, which is also its health check).
+    let storeInterval: Duration
     let logger: Logger
 
     public init(
         health: WorkerHealth, store: any ClientStore, producer: KafkaProducer, consumer: KafkaConsumer? = nil, inputTopic: String? = nil,
-        progress: PartitionProgress? = nil, churn: ChurnSampling? = nil, interval: Duration = .seconds(2), logger: Logger
+        progress: PartitionProgress? = nil, churn: ChurnSampling? = nil, interval: Duration = .seconds(2),
+        storeInterval: Duration = .seconds(5), logger: Logger
     ) {
+        self.storeInterval = storeInterval
         self.health = health
         self.store = store
         self.producer = producer
@@ -90,10 +94,22 @@ public struct OperationsMonitor: Service {
             group.addTask {
                 var gauges = StoreGauges()
                 var tick = 0
-                await every(interval) {
-                    await sampleStore(gauges)
-                    // The churn backlog and the models' age change slowly: every fifth sample.
-                    if let churn, tick % 5 == 0 { await sampleChurn(churn, gauges: &gauges) }
+                // Less often: each sample is a read transaction beside the workers' writes.
+                await every(storeInterval) {
+                    // A store that hangs does not hold up a graceful shutdown.
+                    let sampled = gauges
+                    try? await cancelWhenGracefulShutdown { await sampleStore(sampled) }
+                    // The churn backlog and the models' age change slowly: every other sample.
+                    if let churn, tick % 2 == 0 {
+                        let current = gauges
+                        if let updated = try? await cancelWhenGracefulShutdown({ () async -> StoreGauges in
+                            var churnGauges = current
+                            await sampleChurn(churn, gauges: &churnGauges)
+                            return churnGauges
+                        }) {
+                            gauges = updated
+                        }
+                    }
                     tick += 1
                 }
             }
@@ -132,8 +148,12 @@ public struct OperationsMonitor: Service {
     }
 
     private func sampleKafka(_ gauges: inout KafkaGauges) {
+        // Statistics a client stopped producing say nothing about now (librdkafka's own clock).
+        func fresh(_ statistics: KafkaStatistics?) -> KafkaStatistics? {
+            statistics.flatMap { Date().timeIntervalSince($0.producedAt) < 60 ? $0 : nil }
+        }
         guard let consumer, let inputTopic else {
-            let statistics = producer.statistics
+            let statistics = fresh(producer.statistics)
             health.observeKafka(groupState: nil, steady: true, fatalError: producer.fatalError,
                                 brokersUp: statistics?.brokersUp, assignedPartitions: 0)
             return
@@ -145,7 +165,7 @@ public struct OperationsMonitor: Service {
             gauges.rebalances.increment(by: rebalances - gauges.rebalancesSeen)
             gauges.rebalancesSeen = rebalances
         }
-        let statistics = consumer.statistics
+        let statistics = fresh(consumer.statistics)
         // Only the partitions owned now: a revoked partition's series goes at once.
         for (partition, gauge) in gauges.lag where !owned.contains(partition) {
             gauge.destroy()
@@ -175,7 +195,7 @@ public struct OperationsMonitor: Service {
             }
         }
         // Either client's statistics say whether a broker is reachable.
-        let brokersUp = [statistics, producer.statistics].compactMap { $0?.brokersUp }.max()
+        let brokersUp = [statistics, fresh(producer.statistics)].compactMap { $0?.brokersUp }.max()
         health.observeKafka(
             groupState: statistics.map { "\($0.groupState ?? "?")/\($0.groupJoinState ?? "?")" }, steady: statistics?.groupIsSteady ?? true,
             fatalError: consumer.fatalError ?? producer.fatalError, brokersUp: brokersUp, assignedPartitions: owned.count)

@@ -6,10 +6,14 @@ enum StoreReadiness {
     /// Waits until `store` is usable, reporting the worker's loop as turning meanwhile: a database
     /// outage is not a liveness failure, since a restart would not bring the database back.
     /// Returns false when a graceful shutdown came first; rethrows what made the store unusable.
-    static func wait(for store: any ClientStore, health: WorkerHealth?) async throws -> Bool {
+    /// `meanwhile` runs every second while waiting (a consumer serving its queued statistics).
+    static func wait(
+        for store: any ClientStore, health: WorkerHealth?, meanwhile: @escaping @Sendable () async -> Void = {}
+    ) async throws -> Bool {
         let beating = Task {
             while !Task.isCancelled {
                 health?.loopTurned()
+                await meanwhile()
                 try? await Task.sleep(for: .seconds(1))
             }
         }

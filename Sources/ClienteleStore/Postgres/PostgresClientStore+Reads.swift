@@ -117,11 +117,18 @@ extension PostgresClientStore {
     public func outboxBacklog() async throws -> OutboxBacklog {
         let logger = logger
         return try await read { connection in
+            // Index lookups, not a scan (see the SQLite store); an exact count only for a small span.
             var backlog = OutboxBacklog(pending: 0, oldestWrittenAt: nil)
-            for try await (count, writtenAt) in try await connection.query(
-                "SELECT count(*), (SELECT written_at FROM outbox ORDER BY id LIMIT 1) FROM outbox", logger: logger
-            ).decode((Int64, Int64?).self) {
-                backlog = OutboxBacklog(pending: Int(count), oldestWrittenAt: writtenAt.flatMap { $0 > 0 ? Timestamp(millisecondsSinceEpoch: $0) : nil })
+            for try await (low, high, writtenAt) in try await connection.query("""
+                SELECT min(id), max(id), (SELECT written_at FROM outbox ORDER BY id LIMIT 1) FROM outbox
+                """, logger: logger).decode((Int64?, Int64?, Int64?).self) {
+                guard let low, let high else { break }
+                backlog = OutboxBacklog(pending: Int(high - low + 1), oldestWrittenAt: writtenAt.flatMap { $0 > 0 ? Timestamp(millisecondsSinceEpoch: $0) : nil })
+            }
+            if backlog.pending > 0, backlog.pending <= OutboxBacklog.exactCountUpTo {
+                for try await count in try await connection.query("SELECT count(*) FROM outbox", logger: logger).decode(Int64.self) {
+                    backlog.pending = Int(count)
+                }
             }
             return backlog
         }

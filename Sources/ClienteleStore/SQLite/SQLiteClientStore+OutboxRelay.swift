@@ -37,9 +37,15 @@ extension SQLiteClientStore {
 
     public func outboxBacklog() async throws -> OutboxBacklog {
         try await pool.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT count(*), (SELECT written_at FROM outbox ORDER BY id LIMIT 1) FROM outbox")
-            let writtenAt: Int64? = row?[1]
-            return OutboxBacklog(pending: row?[0] ?? 0, oldestWrittenAt: writtenAt.flatMap { $0 > 0 ? Timestamp(millisecondsSinceEpoch: $0) : nil })
+            // Two primary-key lookups, not a scan: the monitor asks every few seconds, and the
+            // outbox is largest exactly when asking matters (Kafka down).
+            let ends = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox")
+            guard let low: Int64 = ends?[0], let high: Int64 = ends?[1] else { return OutboxBacklog(pending: 0, oldestWrittenAt: nil) }
+            let span = Int(high - low + 1)
+            let pending = span <= OutboxBacklog.exactCountUpTo
+                ? try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE id BETWEEN ? AND ?", arguments: [low, high]) ?? 0 : span
+            let writtenAt = try Int64.fetchOne(db, sql: "SELECT written_at FROM outbox WHERE id = ?", arguments: [low])
+            return OutboxBacklog(pending: pending, oldestWrittenAt: writtenAt.flatMap { $0 > 0 ? Timestamp(millisecondsSinceEpoch: $0) : nil })
         }
     }
 
