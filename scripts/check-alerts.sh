@@ -12,26 +12,9 @@ tests=config/prometheus/alerts_test.yml
 runbook_prefix=https://github.com/clientele/clientele/blob/main/
 runbook_index=runbooks/README.md
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "installing: prometheus (for promtool)" >&2
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "error: promtool not found and apt-get not found; install Prometheus' promtool (2.x) with your package manager" >&2
-    exit 1
-  fi
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-      echo "error: not root and no sudo; run as root: apt-get install -y --no-install-recommends prometheus" >&2
-      exit 1
-    fi
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  if ! $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null; then
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  fi
-  command -v promtool >/dev/null 2>&1 || { echo "error: promtool still not found after installing prometheus" >&2; exit 1; }
-fi
+# promtool comes with Debian's prometheus package, installed when missing.
+command -v promtool >/dev/null 2>&1 || scripts/install-deps.sh --test
+command -v promtool >/dev/null 2>&1 || { echo "error: promtool not found after installing prometheus" >&2; exit 1; }
 
 promtool check rules "$rules"
 promtool test rules "$tests"
