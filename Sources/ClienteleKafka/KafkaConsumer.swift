@@ -59,15 +59,9 @@ public final class KafkaConsumer: Sendable {
 
         // No topics: a group handle for looking at committed offsets, without joining the group.
         guard !topics.isEmpty else { return }
-        guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
-            throw KafkaError.configuration("out of memory")
-        }
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
-        let error = rd_kafka_subscribe(rk, list)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+        if case .failure(let error) = client.subscribe(topics) {
             client.destroy()
-            throw KafkaError(error, context: "subscribe")
+            throw (error as? KafkaError) ?? KafkaError.configuration("subscribe: \(error)")
         }
     }
 

@@ -144,14 +144,15 @@ public final class ChurnWorker: Service, Sendable {
     /// the event clock), whether or not the streams let them be judged yet: the sweeps' backlog.
     /// Nil before the event clock has any event.
     public func dueClients() async throws -> Int? {
-        let clockNow: Timestamp?
-        switch clock {
-        case .wall: clockNow = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-        case .event: clockNow = try await store.newestEventTime()
+        let clockNow: Timestamp? = switch clock {
+        case .wall: Self.wallNow
+        case .event: try await store.newestEventTime()
         }
         guard let clockNow else { return nil }
         return try await store.dueReviewCount(at: clockNow)
     }
+
+    private static var wallNow: Timestamp { Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }
 
     /// The moment to judge at: the wall clock, or on the event clock the newest event time read
     /// (nil before any event: nothing to judge yet) — but never a moment up to which both input
@@ -162,7 +163,7 @@ public final class ChurnWorker: Service, Sendable {
     func now() async throws -> Timestamp? {
         let clockNow: Timestamp?
         switch clock {
-        case .wall: clockNow = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        case .wall: clockNow = Self.wallNow
         case .event where alignment.enabled: clockNow = try await store.newestEventTime()
         case .event: clockNow = try await store.eventClock(idleAfter: configuration.eventClockIdle)
         }

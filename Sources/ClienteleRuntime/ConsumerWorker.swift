@@ -120,10 +120,11 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
                 break
             }
             tracker.recordWritten(proposal, at: batch.polledAtWall)
-            try consumer.storeOffsets(Self.nextOffsets(after: batch.messages))
+            let offsets = Self.nextOffsets(after: batch.messages)
+            try consumer.storeOffsets(offsets)
             await consumer.commitAsync()
             relay.wake()
-            progress?.moved(Set(batch.messages.map(\.partition)).union(batch.reachedEnd))
+            progress?.moved(offsets.map(\.partition) + batch.reachedEnd)
             metrics.recordAges(of: batch.entries)
             // A stream that caught up after a long wait may have more waiting events due.
             while outcome.moreDue, !Task.isShuttingDownGracefully {

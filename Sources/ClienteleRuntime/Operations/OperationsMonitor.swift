@@ -92,23 +92,15 @@ public struct OperationsMonitor: Service {
                 gauges.ready.record(0)
             }
             group.addTask {
-                var gauges = StoreGauges()
+                let gauges = StoreGauges(churn: churn != nil)
                 var tick = 0
                 // Less often: each sample is a read transaction beside the workers' writes.
                 await every(storeInterval) {
                     // A store that hangs does not hold up a graceful shutdown.
-                    let sampled = gauges
-                    try? await cancelWhenGracefulShutdown { await sampleStore(sampled) }
+                    try? await cancelWhenGracefulShutdown { await sampleStore(gauges) }
                     // The churn backlog and the models' age change slowly: every other sample.
                     if let churn, tick % 2 == 0 {
-                        let current = gauges
-                        if let updated = try? await cancelWhenGracefulShutdown({ () async -> StoreGauges in
-                            var churnGauges = current
-                            await sampleChurn(churn, gauges: &churnGauges)
-                            return churnGauges
-                        }) {
-                            gauges = updated
-                        }
+                        try? await cancelWhenGracefulShutdown { await sampleChurn(churn, gauges: gauges) }
                     }
                     tick += 1
                 }
@@ -139,12 +131,17 @@ public struct OperationsMonitor: Service {
         let live = Gauge(label: OperatorMetrics.Names.live)
     }
 
-    /// The store side's instruments.
-    struct StoreGauges {
-        var modelAge: [String: Gauge] = [:]
-        var dueClients: Gauge?
+    /// The store side's instruments (the model-age series appear with their first model).
+    final class StoreGauges: Sendable {
+        let modelAge = Mutex<[String: Gauge]>([:])
+        /// The churn-worker's only.
+        let dueClients: Gauge?
         let outboxPending = Gauge(label: OperatorMetrics.Names.outboxPending)
         let outboxOldestAge = Gauge(label: OperatorMetrics.Names.outboxOldestAge)
+
+        init(churn: Bool) {
+            dueClients = churn ? Gauge(label: OperatorMetrics.Names.churnDueClients) : nil
+        }
     }
 
     private func sampleKafka(_ gauges: inout KafkaGauges) {
@@ -213,17 +210,17 @@ public struct OperationsMonitor: Service {
         }
     }
 
-    private func sampleChurn(_ churn: ChurnSampling, gauges: inout StoreGauges) async {
+    private func sampleChurn(_ churn: ChurnSampling, gauges: StoreGauges) async {
         do {
-            if let due = try await StoreErrors.counting({ try await churn.dueClients() }) {
-                let gauge = gauges.dueClients ?? Gauge(label: OperatorMetrics.Names.churnDueClients)
-                gauges.dueClients = gauge
-                gauge.record(due)
-            }
+            if let due = try await StoreErrors.counting({ try await churn.dueClients() }) { gauges.dueClients?.record(due) }
             for kind in churn.modelKinds {
                 guard let model = try await StoreErrors.counting({ try await store.newestModel(kind: kind) }) else { continue }
-                let gauge = gauges.modelAge[kind] ?? Gauge(label: OperatorMetrics.Names.modelAge, dimensions: [("kind", kind)])
-                gauges.modelAge[kind] = gauge
+                let gauge = gauges.modelAge.withLock { ages in
+                    if let known = ages[kind] { return known }
+                    let made = Gauge(label: OperatorMetrics.Names.modelAge, dimensions: [("kind", kind)])
+                    ages[kind] = made
+                    return made
+                }
                 gauge.record(max(0, Date().timeIntervalSince1970 - Double(model.fittedAt.millisecondsSinceEpoch) / 1000))
             }
         } catch {
