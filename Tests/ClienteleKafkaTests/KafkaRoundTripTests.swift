@@ -41,18 +41,21 @@ struct KafkaRoundTripTests {
         #expect(received.first?.keyText == "gone")
     }
 
-    @Test("a send fails with a Kafka error, instead of hanging, when every broker is down")
+    // The brokers stop answering (a round trip far past the message timeout) rather than going
+    // down: librdkafka 2.0.2's mock broker re-binds its old port when set up again and aborts the
+    // whole process when another socket took that port meanwhile (seen once in a full run).
+    @Test("a send fails with a Kafka error, instead of hanging, when no broker answers in time; the same producer recovers once they do")
     func sendFailsWhenBrokersAreDown() async throws {
         let fixture = try KafkaFixture(partitions: 1)
         var configuration = fixture.configuration
         configuration.properties["message.timeout.ms"] = "1500"
         let producer = try KafkaProducer(configuration: configuration, logger: fixture.logger)
         try await producer.send([OutgoingMessage(topic: fixture.topic, key: nil, value: Array("up".utf8))])
-        for broker in 1...Int32(fixture.cluster.brokerCount) { try fixture.cluster.setBrokerDown(broker) }
+        for broker in 1...Int32(fixture.cluster.brokerCount) { try fixture.cluster.setBrokerRoundTripTime(broker, milliseconds: 10_000) }
         await #expect(throws: KafkaError.self) {
             try await producer.send([OutgoingMessage(topic: fixture.topic, key: nil, value: Array("down".utf8))])
         }
-        for broker in 1...Int32(fixture.cluster.brokerCount) { try fixture.cluster.setBrokerUp(broker) }
+        for broker in 1...Int32(fixture.cluster.brokerCount) { try fixture.cluster.setBrokerRoundTripTime(broker, milliseconds: 0) }
         // The same producer recovers once the brokers are back (reconnect backoff may cost a try).
         var recovered = false
         for _ in 0..<10 where !recovered {
