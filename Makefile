@@ -1,14 +1,14 @@
 # Clientele — the two commands a newcomer needs are `make demo` and `make test`.
 SWIFT ?= swift
-BENCH_EVENTS ?= 200000
-BENCH_CLIENTS ?= 20000
+BENCH_EVENTS ?= 300000
+BENCH_CLIENTS ?= 30000
 
 .PHONY: help deps test-deps build demo test test-unit test-e2e test-alerts bench acceptance acceptance-postgres broker clean
 
 help:
 	@echo "make demo    load a generated history of purchases and contacts into the embedded broker, run the three workers on it; print a summary"
 	@echo "make test    build and run every test (unit, Kafka on the mock cluster, end-to-end processes, a real Prometheus, the alert rules' unit tests)"
-	@echo "make bench   release build; purchase-worker events/s, latency p50/p99, peak memory, on SQLite and on PostgreSQL (1 and 2 replicas)"
+	@echo "make bench   release build; purchase-worker events/s beside a Python worker on the same topic (the ratio), latency p50/p99, peak memory, on SQLite and on PostgreSQL (1 and 2 replicas)"
 	@echo "make acceptance  200,000 purchases sent with an independent client (confluent-kafka), checked end to end"
 	@echo "make acceptance-postgres  the same on PostgreSQL with two purchase-worker replicas (one SIGKILLed), a contact- and a churn-worker"
 	@echo "make broker  run the embedded development broker"
@@ -45,7 +45,10 @@ test-unit: build test-deps
 test-e2e: build test-deps
 	$(WITH_POSTGRES) $(SWIFT) test --filter EndToEndTests
 
+# Each purchase-path run first runs the Python worker (confluent-kafka + sqlite3) on the same
+# preloaded topic and prints the ratio; confluent-kafka comes from PyPI when missing.
 bench: deps
+	python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install -q confluent-kafka
 	$(SWIFT) build -c release
 	scripts/bench-postgres.sh $(BENCH_EVENTS) $(BENCH_CLIENTS) 1000000
 	.build/release/clientele bench-store --events $(BENCH_EVENTS) --clients $(BENCH_CLIENTS)

@@ -2,8 +2,9 @@
 # The purchase path on SQLite and on PostgreSQL (1 and 2 purchase-worker replicas), measured in
 # one run on one machine, and the 1M-client churn sweep on both. A throwaway PostgreSQL with its durable defaults (fsync,
 # synchronous_commit on) is started for the run and stopped after. Prints each benchmark's own
-# report, then the PostgreSQL figures as ratios of the SQLite one (only ratios measured in one
-# run compare across machines).
+# report, then the figures as ratios: each run's to the Python worker
+# (scripts/bench/peer_purchase_worker.py, run on the same preloaded topic first) and PostgreSQL's
+# to SQLite's (only ratios measured in one run compare across machines).
 #   usage: scripts/bench-postgres.sh [EVENTS] [CLIENTS] [SWEEP_CLIENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,14 +50,15 @@ run sweep-postgres "$bin" bench-sweep --clients "$sweep_clients" --due-percent 1
 
 rate() { sed -n 's/.*sustained throughput *\([0-9]*\) events\/s.*/\1/p' "$out/$1.txt"; }
 p99() { sed -n 's/.*purchase → status .* p99 \([0-9.]*\) ms.*/\1/p' "$out/$1.txt"; }
+python() { sed -n 's/.*ratio to Python *\([0-9.]*×\).*/\1/p' "$out/$1.txt"; }
 sqlite=$(rate sqlite)
 echo ""
 echo "purchase path, same machine, same run (PostgreSQL with durable settings: fsync and synchronous_commit on)"
-printf '  %-28s %8s events/s   p99 event → status %s ms\n' "SQLite" "$sqlite" "$(p99 sqlite)"
+printf '  %-28s %8s events/s   %s the Python worker   p99 event → status %s ms\n' "SQLite" "$sqlite" "$(python sqlite)" "$(p99 sqlite)"
 for replicas in 1 2; do
   r=$(rate "postgres-$replicas")
-  printf '  %-28s %8s events/s   %s of SQLite   p99 event → status %s ms\n' "PostgreSQL, $replicas replica(s)" "$r" \
-    "$(awk -v a="$r" -v b="$sqlite" 'BEGIN { printf "%.0f%%", 100 * a / b }')" "$(p99 "postgres-$replicas")"
+  printf '  %-28s %8s events/s   %s the Python worker   %s of SQLite   p99 event → status %s ms\n' "PostgreSQL, $replicas replica(s)" "$r" \
+    "$(python "postgres-$replicas")" "$(awk -v a="$r" -v b="$sqlite" 'BEGIN { printf "%.0f%%", 100 * a / b }')" "$(p99 "postgres-$replicas")"
 done
 echo ""
 echo "CPU seconds over each whole run (both phases):"

@@ -33,6 +33,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Folder for the benchmark's SQLite file and worker log.") var directory = "bench-output"
     @Option(help: "Run on this empty PostgreSQL database (postgres://…) instead of a fresh SQLite file.") var database: String?
     @Option(help: "purchase-worker replicas sharing the partitions (PostgreSQL; SQLite allows one host only).") var replicas = 1
+    @Option(help: "The Python worker measured side by side (default: scripts/bench/peer_purchase_worker.py).") var peer: String?
+    @Flag(name: .customLong("no-peer"), help: "Do not run the Python worker beside ours.") var noPeer = false
 
     func validate() throws {
         guard (1...8).contains(replicas) else { throw ValidationError("--replicas takes 1 to 8") }
@@ -63,6 +65,18 @@ struct BenchCommand: AsyncParsableCommand {
         try await producer.send(lines.map {
             OutgoingMessage(topic: topic, key: Array($0.clientId.utf8), value: Array($0.json.utf8))
         })
+        // The Python worker first, on the same topic, before any worker of ours runs (its CPU and
+        // memory are then its own; see ``PeerWorker``).
+        var peerResult: PeerWorker.Result?
+        if !noPeer {
+            let peerWorker = PeerWorker(script: peer ?? PeerWorker.defaultScript())
+            if let problem = peerWorker.problem() { throw ValidationError("cannot run the Python worker beside ours: \(problem); or give --no-peer") }
+            print("▶ the Python worker (\(peerWorker.script)) on the same topic, its own group and SQLite file")
+            let result = try peerWorker.run(bootstrapServers: stack.cluster.bootstrapServers, topic: topic, events: lines.count,
+                                            database: directory + "/peer.sqlite", group: "peer-purchase-\(UUID().uuidString)")
+            print(String(format: "  Python worker: %.0f events/s (%d events in %.2f s)", result.eventsPerSecond, result.events, result.seconds))
+            peerResult = result
+        }
         print("▶ starting contact-worker (no contacts yet), then purchase-worker \(extra.isEmpty ? "" : "with \(extra)")")
         try stack.startWorker("contact-worker", environment: extra)
         let store = try await waitForStore(stack)
@@ -184,6 +198,11 @@ struct BenchCommand: AsyncParsableCommand {
         print("purchase-worker benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores, contact-worker beside it, \(storeName) store, "
             + "\(replicas) purchase-worker replica\(replicas == 1 ? "" : "s"))")
         print(String(format: "  sustained throughput   %.0f events/s  (%d events, %d clients, %d partitions, %@)", sustained, events, clients, partitions, storeName))
+        if let peerResult {
+            print(String(format: "  Python worker          %.0f events/s  (same topic, same broker, this run; peak memory %.1f MiB, CPU %.1f s)",
+                         peerResult.eventsPerSecond, Double(peerResult.peakBytes) / 1_048_576, peerResult.cpuSeconds))
+            print(String(format: "  ratio to Python        %.2f×  (purchase-worker events/s ÷ Python worker events/s)", sustained / peerResult.eventsPerSecond))
+        }
         print(String(format: "  purchase → task        p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms  (%d of %d purchases at %d/s, %d contacts/s)",
                      percentile(0.50), percentile(0.90), percentile(0.99), measured.last ?? .nan, measured.count, total, rate, contactRate))
         print(String(format: "  purchase → status      p50 %.1f ms, p90 %.1f ms, p99 %.1f ms  (the client-status event, same transaction)",
