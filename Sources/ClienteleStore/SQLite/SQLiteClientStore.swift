@@ -38,8 +38,11 @@ public final class SQLiteClientStore: ClientStore {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             // Freed pages are zeroed, so erased personal data does not linger in the file.
             try db.execute(sql: "PRAGMA secure_delete = ON")
-            // A page cache that holds the hot client pages.
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            // The writer's page cache holds the hot client pages (64 MiB). Readers (the outbox
+            // relay, `/metrics`, `client show`) look at a few pages each: a large cache on each of
+            // them only keeps, per connection, whatever it last read — measured, up to 64 MiB each
+            // while the relay read a large outbox, 600 MiB peak for the worker.
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -2048" : "PRAGMA cache_size = -65536")
             // Checkpoints run on their own connection (``performMaintenance()``), so a commit does
             // not copy the WAL into the main file; this only bounds the WAL (1 GiB) when nothing
             // calls it.
