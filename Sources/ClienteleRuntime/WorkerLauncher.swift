@@ -27,6 +27,7 @@ public enum WorkerLauncher {
         workerName: String, defaultHTTPPort: Int,
         assemble: (WorkerConfiguration, Logger, WorkerOperations) throws -> any WorkerAssembly
     ) async {
+        MemoryTuning.limitArenas()
         let configuration: WorkerConfiguration
         do {
             configuration = try await WorkerConfiguration.load(workerName: workerName, defaultHTTPPort: defaultHTTPPort)
