@@ -5,38 +5,51 @@ import GRDB
 /// Multi-row statements: few statements per batch, well under SQLite's variable limit.
 extension SQLiteClientStore {
     /// Writes `rows` with multi-row statements of ``rowsPerStatement`` rows:
-    /// `PREFIX VALUES (…),(…) SUFFIX`, each row's `columns` values given by `values`.
+    /// `PREFIX VALUES (…),(…) SUFFIX`, each row's `columns` values bound by `bind`, in order.
+    static func insertRows<Item>(
+        _ rows: [Item], _ prefix: String, columns: Int, suffix: String = "", in db: Database,
+        bind: (Item, inout SQLiteBindings) -> Void
+    ) throws {
+        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, bind: bind) { statement in
+            try statement.execute()
+        }
+    }
+
+    /// The same, each row's values given as GRDB values (for the paths that are not hot).
     static func insertRows<Item>(
         _ rows: [Item], _ prefix: String, columns: Int, suffix: String = "", in db: Database,
         values: (Item) -> [(any DatabaseValueConvertible)?]
     ) throws {
-        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, values: values) { statement, arguments in
-            try statement.execute(arguments: arguments)
+        try insertRows(rows, prefix, columns: columns, suffix: suffix, in: db) { row, bindings in
+            for value in values(row) { bindings.value(value) }
         }
     }
 
     /// The same, for a `suffix` ending in `RETURNING <text column>`: the values it returned.
     static func insertRowsReturningIds<Item>(
         _ rows: [Item], _ prefix: String, columns: Int, suffix: String, in db: Database,
-        values: (Item) -> [(any DatabaseValueConvertible)?]
+        bind: (Item, inout SQLiteBindings) -> Void
     ) throws -> [String] {
         var returned: [String] = []
-        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, values: values) { statement, arguments in
-            returned += try String.fetchAll(statement, arguments: arguments)
+        try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, bind: bind) { statement in
+            returned += try String.fetchAll(statement)
         }
         return returned
     }
 
     static func forEachStatement<Item>(
         _ rows: [Item], _ prefix: String, columns: Int, suffix: String, in db: Database,
-        values: (Item) -> [(any DatabaseValueConvertible)?], run: (Statement, StatementArguments) throws -> Void
+        bind: (Item, inout SQLiteBindings) -> Void, run: (Statement) throws -> Void
     ) throws {
         try forEachChunk(of: rows) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL(prefix, columns: columns, rows: chunk.count, suffix: suffix))
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            arguments.reserveCapacity(chunk.count * columns)
-            for row in chunk { arguments += values(row) }
-            try run(statement, StatementArguments(arguments))
+            var bindings = SQLiteBindings(statement)
+            for row in chunk {
+                let first = bindings.count
+                bind(row, &bindings)
+                precondition(bindings.count - first == columns, "a row of '\(prefix)' bound \(bindings.count - first) values, not \(columns)")
+            }
+            try run(statement)
         }
     }
 

@@ -178,9 +178,14 @@ public final class SQLiteClientStore: ClientStore {
         let inserted = Set(try insertRowsReturningIds(
             Array(batch.entries.indices), "INSERT INTO processed_events (stream, event_id, content, source_partition, source_offset, occurred_at)",
             columns: 6, suffix: "ON CONFLICT DO NOTHING RETURNING event_id", in: db
-        ) { index in
+        ) { index, row in
             let entry = batch.entries[index]
-            return [stream, entry.event.eventId, Data(fingerprints[index]), entry.partition, entry.offset, entry.event.occurredAt.millisecondsSinceEpoch]
+            row.text(stream)
+            row.text(entry.event.eventId)
+            row.blob(fingerprints[index])
+            row.integer(entry.partition)
+            row.integer(entry.offset)
+            row.integer(entry.event.occurredAt.millisecondsSinceEpoch)
         })
         let split = IdempotencyRecords.split(batch, inserted: inserted)
         var fresh = split.fresh
@@ -263,8 +268,9 @@ public final class SQLiteClientStore: ClientStore {
     }
 
     private static func upsert(_ states: [ClientState], in db: Database) throws {
-        try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db,
-                       values: SQLiteRows.values(for:))
+        try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db) {
+            ClientRows.write($0, to: &$1)
+        }
     }
 
     static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
@@ -276,9 +282,15 @@ public final class SQLiteClientStore: ClientStore {
     private static func recordConversions(_ rows: EffectRows, in db: Database) throws {
         try insertRows(rows.conversions, """
             INSERT INTO converted_purchases (client_id, occurred_at, event_id, kind, original_amount, original_currency, rate, amount)
-            """, columns: 8, suffix: "ON CONFLICT DO NOTHING", in: db) { row in
-            [row.clientId, row.occurredAt.millisecondsSinceEpoch, row.eventId, row.kind.rawValue, row.originalAmount.units,
-             row.originalCurrency, row.rate.description, row.amount.units]
+            """, columns: 8, suffix: "ON CONFLICT DO NOTHING", in: db) { conversion, row in
+            row.text(conversion.clientId)
+            row.integer(conversion.occurredAt.millisecondsSinceEpoch)
+            row.text(conversion.eventId)
+            row.text(conversion.kind.rawValue)
+            row.integer(conversion.originalAmount.units)
+            row.text(conversion.originalCurrency)
+            row.text(conversion.rate.description)
+            row.integer(conversion.amount.units)
         }
     }
 
@@ -286,8 +298,10 @@ public final class SQLiteClientStore: ClientStore {
     /// kept in step as the events were applied).
     private static func recordPurchaseDays(_ rows: EffectRows, in db: Database) throws {
         try insertRows(rows.purchaseDays, "INSERT INTO purchase_days (day, client_id, amount)", columns: 3,
-                       suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount", in: db) {
-            [$0.key.day, $0.key.clientId, $0.amount.units]
+                       suffix: "ON CONFLICT (day, client_id) DO UPDATE SET amount = amount + excluded.amount", in: db) { total, row in
+            row.integer(total.key.day)
+            row.text(total.key.clientId)
+            row.integer(total.amount.units)
         }
     }
 
@@ -298,27 +312,46 @@ public final class SQLiteClientStore: ClientStore {
         try insertRows(rows.statusChanges, """
             INSERT INTO status_changes
                 (event_id, client_id, status, previous_status, changed_at, reason, caused_by, purchase_count, temperature)
-            """, columns: 9, in: db) { change in
-            [change.eventId, change.clientId, change.status.rawValue, change.previousStatus?.rawValue,
-             change.changedAt.millisecondsSinceEpoch, change.reason, change.causedBy, change.purchaseCount,
-             change.temperature?.rawValue]
+            """, columns: 9, in: db) { change, row in
+            row.text(change.eventId)
+            row.text(change.clientId)
+            row.text(change.status.rawValue)
+            row.text(change.previousStatus?.rawValue)
+            row.integer(change.changedAt.millisecondsSinceEpoch)
+            row.text(change.reason)
+            row.text(change.causedBy)
+            row.integer(change.purchaseCount)
+            row.text(change.temperature?.rawValue)
         }
-        func taskValues(_ task: FollowUpTask) -> [(any DatabaseValueConvertible)?] {
-            [task.taskId, task.clientId, task.kind.rawValue, task.priority.rawValue,
-             task.dueAt.millisecondsSinceEpoch, task.createdAt.millisecondsSinceEpoch, task.reason, task.causedBy]
+        func bindTask(_ task: FollowUpTask, _ row: inout SQLiteBindings) {
+            row.text(task.taskId)
+            row.text(task.clientId)
+            row.text(task.kind.rawValue)
+            row.text(task.priority.rawValue)
+            row.integer(task.dueAt.millisecondsSinceEpoch)
+            row.integer(task.createdAt.millisecondsSinceEpoch)
+            row.text(task.reason)
+            row.text(task.causedBy)
         }
         // A task id seen before (same cause) is not sent again.
         let newTaskIds = Set(try insertRowsReturningIds(
             rows.tasks, "INSERT INTO tasks (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by)", columns: 8,
-            suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db, values: taskValues))
+            suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db, bind: bindTask))
         rows.countSuppressed(newIds: try insertRowsReturningIds(rows.suppressed, """
             INSERT INTO suppressed_tasks
                 (task_id, client_id, kind, priority, due_at, created_at, reason, caused_by, suppressed_because)
-            """, columns: 9, suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db) { taskValues($0.task) + [$0.because] }, outcome: &outcome)
+            """, columns: 9, suffix: "ON CONFLICT DO NOTHING RETURNING task_id", in: db) { suppressed, row in
+                bindTask(suppressed.task, &row)
+                row.text(suppressed.because)
+            }, outcome: &outcome)
         let writtenAt = Int64(Date().timeIntervalSince1970 * 1000)
         try insertRows(rows.outbox(newTaskIds: newTaskIds, outcome: &outcome),
-                       "INSERT INTO outbox (topic, message_key, payload, message_id, written_at)", columns: 5, in: db) {
-            [$0.topic, $0.key, Data($0.payload), $0.id, writtenAt]
+                       "INSERT INTO outbox (topic, message_key, payload, message_id, written_at)", columns: 5, in: db) { message, row in
+            row.text(message.topic)
+            row.text(message.key)
+            row.blob(message.payload)
+            row.text(message.id)
+            row.integer(writtenAt)
         }
     }
 

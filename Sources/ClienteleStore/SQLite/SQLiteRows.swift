@@ -18,22 +18,7 @@ extension Row: ClientColumnReader {
     }
 }
 
-/// A client's values as statement arguments.
-struct SQLiteClientValues: ClientColumnWriter {
-    var values: [(any DatabaseValueConvertible)?] = []
-    mutating func integer(_ value: Int64?) { values.append(value) }
-    mutating func text(_ value: String?) { values.append(value) }
-}
-
 enum SQLiteRows {
-    /// The values of ``ClientRows/columnNames``, in order.
-    static func values(for state: ClientState) -> [(any DatabaseValueConvertible)?] {
-        var writer = SQLiteClientValues()
-        writer.values.reserveCapacity(ClientRows.columnCount)
-        ClientRows.write(state, to: &writer)
-        return writer.values
-    }
-
     static func task(from row: Row) throws -> FollowUpTask {
         let kindName: String = row["kind"]
         let priorityName: String = row["priority"]
