@@ -53,12 +53,20 @@ extension SQLiteClientStore {
         }
     }
 
+    /// Calls `body` with consecutive chunks of `items` whose sizes are powers of two, at most
+    /// ``rowsPerStatement``: chunks of the largest size, then the rest by its binary digits
+    /// (999 rows: 256, 256, 256, 128, 64, 32, 4, 2, 1). A statement's text depends only on its
+    /// number of rows, so a handful of shapes per statement stay prepared in GRDB's statement
+    /// cache; with one shape per row count, nearly every batch prepared its statements anew
+    /// (measured: SQLite's parser took 13% of the store benchmark's instructions), and the cache
+    /// kept every shape it had seen.
     static func forEachChunk<T>(of items: [T], _ body: (ArraySlice<T>) throws -> Void) throws {
         var start = 0
+        var size = rowsPerStatement
         while start < items.count {
-            let end = min(start + rowsPerStatement, items.count)
-            try body(items[start..<end])
-            start = end
+            while size > items.count - start { size /= 2 }
+            try body(items[start..<(start + size)])
+            start += size
         }
     }
 

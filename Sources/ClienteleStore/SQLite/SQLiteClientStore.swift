@@ -164,8 +164,9 @@ public final class SQLiteClientStore: ClientStore {
         for (source, time) in times { try statement.execute(arguments: [source, time.millisecondsSinceEpoch, wall]) }
     }
 
-    /// Rows per multi-row statement: few statements per batch, well under SQLite's variable limit.
-    static let rowsPerStatement = 400
+    /// Rows per multi-row statement (a power of two, see ``forEachChunk(of:_:)``): few statements
+    /// per batch, well under SQLite's variable limit.
+    static let rowsPerStatement = 256
 
     private static func apply(
         _ batch: InputBatch, rules: ClientRules, key: DeploymentKey, legacyRecords: Bool, wallNow: Int64, in db: Database
