@@ -57,7 +57,11 @@ public struct JSONObjectWriter: Sendable {
     }
 
     public mutating func add(_ name: String, _ value: Timestamp?) {
-        add(name, value?.rfc3339)
+        guard let value else { return }
+        key(name)
+        buffer.append(UInt8(ascii: "\""))
+        value.appendRFC3339(to: &buffer)  // digits, '-', ':', 'T', 'Z' and '.': nothing to escape
+        buffer.append(UInt8(ascii: "\""))
     }
 
     public mutating func addNull(_ name: String) {
@@ -73,6 +77,16 @@ public struct JSONObjectWriter: Sendable {
 
     static func appendQuoted(_ value: String, to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\""))
+        // Ids, names and codes rarely need escaping: copied whole when nothing in them does.
+        let copied = value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard !bytes.contains(where: needsEscaping) else { return false }
+            buffer.append(contentsOf: bytes)
+            return true
+        } ?? false
+        if copied {
+            buffer.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): buffer.append(contentsOf: [0x5C, 0x22])
@@ -88,5 +102,10 @@ public struct JSONObjectWriter: Sendable {
             }
         }
         buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether a byte is written escaped inside a JSON string.
+    private static func needsEscaping(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 }

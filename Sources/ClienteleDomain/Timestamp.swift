@@ -39,6 +39,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// RFC 3339 in UTC, e.g. `2026-03-01T10:15:00Z` (milliseconds shown only when not zero).
     public var rfc3339: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        appendRFC3339(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends ``rfc3339``'s UTF-8 bytes to `buffer` (the JSON writer's path: no string made).
+    public func appendRFC3339(to buffer: inout [UInt8]) {
         let millis = millisecondsSinceEpoch
         var days = millis / 86_400_000
         var msOfDay = millis % 86_400_000
@@ -46,15 +54,29 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let (year, month, day) = Self.civil(fromDays: days)
         let seconds = msOfDay / 1000
         let fraction = msOfDay % 1000
-        var text = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2)
-        text += "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
-        if fraction != 0 { text += "." + pad(fraction, 3) }
-        return text + "Z"
-    }
-
-    private func pad(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        func digits(_ value: Int64, _ width: Int) {
+            var limit: Int64 = 1
+            for _ in 0..<width { limit *= 10 }
+            guard value >= 0, value < limit else {
+                // Outside the padded width (years past 9999 or before 0): as many digits as it takes.
+                let text = String(value)
+                if text.utf8.count < width { buffer.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.utf8.count)) }
+                buffer.append(contentsOf: text.utf8)
+                return
+            }
+            var divisor = limit / 10
+            while divisor > 0 {
+                buffer.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(year, 4); buffer.append(UInt8(ascii: "-")); digits(month, 2); buffer.append(UInt8(ascii: "-")); digits(day, 2)
+        buffer.append(UInt8(ascii: "T"))
+        digits(seconds / 3600, 2); buffer.append(UInt8(ascii: ":"))
+        digits(seconds / 60 % 60, 2); buffer.append(UInt8(ascii: ":"))
+        digits(seconds % 60, 2)
+        if fraction != 0 { buffer.append(UInt8(ascii: ".")); digits(fraction, 3) }
+        buffer.append(UInt8(ascii: "Z"))
     }
 
     /// Parses an RFC 3339 timestamp with an explicit offset (`Z` or `±HH:MM`), e.g.
