@@ -17,7 +17,8 @@ struct EventFields {
         guard bytes.count <= maximumBytes else {
             throw EventRejection(.tooLarge, "message of \(bytes.count) bytes exceeds the limit of \(maximumBytes)")
         }
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+        // ASCII is valid UTF-8: only a message with other bytes is decoded to check.
+        guard bytes.allSatisfy({ $0 < 0x80 }) || String(validating: bytes, as: UTF8.self) != nil else {
             throw EventRejection(.invalidUTF8, "the message is not valid UTF-8")
         }
         let value: JSONValue
@@ -51,8 +52,9 @@ struct EventFields {
         guard case .string(let text) = value else {
             throw EventRejection(.wrongType, "field '\(prefix)\(name)' must be a string, not a \(value.typeName)")
         }
-        let length = text.count
-        guard length >= 1, length <= maxLength else {
+        // Characters never outnumber UTF-8 bytes: counted only when the bytes exceed the limit.
+        let bytes = text.utf8.count
+        guard bytes >= 1, bytes <= maxLength || text.count <= maxLength else {
             throw EventRejection(.invalidField, "field '\(prefix)\(name)' must be 1 to \(maxLength) characters long")
         }
         return text
@@ -61,7 +63,8 @@ struct EventFields {
     /// An identifier: 1–128 characters with no control characters.
     func requiredIdentifier(_ name: String) throws(EventRejection) -> String {
         let text = try requiredString(name)
-        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        // Control characters are single bytes in UTF-8, and no other character has such a byte.
+        guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             throw EventRejection(.invalidField, "field '\(prefix)\(name)' must not contain control characters")
         }
         return text

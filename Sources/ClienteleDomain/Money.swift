@@ -27,13 +27,30 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Decimal text with up to four decimals and no trailing zeros beyond two, e.g. `129.9` → `129.90`.
     public var description: String {
-        let negative = units < 0
+        // Written digit by digit into one small buffer: amounts are formatted for every event's
+        // fingerprint and every outbox message.
+        var digits: [UInt8] = []
+        digits.reserveCapacity(26)
         let magnitude = units.magnitude
-        let whole = magnitude / UInt64(Self.scale)
-        var fraction = String(magnitude % UInt64(Self.scale))
-        fraction = String(repeating: "0", count: 4 - fraction.count) + fraction
-        while fraction.count > 2, fraction.hasSuffix("0") { fraction.removeLast() }
-        return (negative ? "-" : "") + String(whole) + "." + fraction
+        var whole = magnitude / UInt64(Self.scale)
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(whole % 10))
+            whole /= 10
+        } while whole > 0
+        if units < 0 { digits.append(UInt8(ascii: "-")) }
+        digits.reverse()
+        digits.append(UInt8(ascii: "."))
+        // Four decimals, trailing zeros dropped down to two.
+        var fraction = Int(magnitude % UInt64(Self.scale))
+        var decimals = 4
+        while decimals > 2, fraction % 10 == 0 { fraction /= 10; decimals -= 1 }
+        var divisor = 1
+        for _ in 1..<decimals { divisor *= 10 }
+        while divisor > 0 {
+            digits.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+            divisor /= 10
+        }
+        return String(decoding: digits, as: UTF8.self)
     }
 
     /// Reads a JSON number literal exactly. Digits past the fourth decimal are rounded half away

@@ -51,6 +51,11 @@ struct ParsingTests {
         #expect((Money(units: .max) + Money(units: 1)).units == .max)
         #expect(Money(units: 1_299_000).description == "129.90")
         #expect(Money(units: 2_176_710).description == "217.671")
+        #expect(Money(units: 0).description == "0.00")
+        #expect(Money(units: -5).description == "-0.0005")
+        #expect(Money(units: -1_299_000).description == "-129.90")
+        #expect(Money(units: 10_000_000_000_000_012).description == "1000000000000000.0012")
+        #expect(Money(units: Int64.min).description == "-922337203685477.5808")
     }
 
     @Test("JSON parser accepts valid documents")
@@ -71,6 +76,19 @@ struct ParsingTests {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(text.utf8)) }
     }
 
+    @Test("the JSON writer escapes what JSON requires and copies the rest; timestamps as RFC 3339")
+    func jsonWriter() throws {
+        var writer = JSONObjectWriter()
+        writer.add("plain", "C-001 é€")
+        writer.add("escaped", "a\"b\\c\nd\u{01}\u{7F}")
+        writer.add("at", Timestamp(millisecondsSinceEpoch: 1_795_392_000_250))
+        writer.add("before", Timestamp(millisecondsSinceEpoch: -1))
+        #expect(writer.json == #"{"plain":"C-001 é€","escaped":"a\"b\\c\nd\u0001\u007f","at":"2026-11-23T00:00:00.250Z","before":"1969-12-31T23:59:59.999Z"}"#)
+        guard case .object(let parsed) = try JSONParser.parse(writer.bytes) else { Issue.record("not an object"); return }
+        #expect(parsed["escaped"] == .string("a\"b\\c\nd\u{01}\u{7F}"))
+        #expect(parsed["plain"] == .string("C-001 é€"))
+    }
+
     @Test("stable ids are deterministic, distinct and UUID-shaped")
     func stableIDs() {
         let a = StableID.make("task", "welcome", "C1")
@@ -79,5 +97,8 @@ struct ParsingTests {
         #expect(StableID.make("ab", "c") != StableID.make("a", "bc"))
         #expect(a.count == 36)
         #expect(a.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
+        // The ids stay what earlier releases made (outputs re-emitted after an upgrade are deduplicated).
+        #expect(a == "18a5f930-d178-844f-971c-10a673f89f16")
+        #expect(StableID.make("", "é", "p-11-0") == "fb0358f2-228c-899d-a5dd-df0b8fcdad40")
     }
 }
