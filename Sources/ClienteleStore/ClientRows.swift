@@ -111,9 +111,34 @@ enum ClientRows {
         totals.firstDayAmount = Money(units: row.integer(28) ?? 0)
         totals.totalAmount = Money(units: row.integer(29) ?? 0)
         if let days = row.text(30) {
-            totals.recentDays = days.split(separator: ",").compactMap { Int($0) }.sorted()
+            totals.recentDays = dayNumbers(days)
         }
         return totals
+    }
+
+    /// The comma-separated day numbers of the recent-days column, sorted. Read byte by byte when
+    /// it holds only digits and commas, as the store writes it (this runs for every client of
+    /// every batch); anything else is read as before, by splitting.
+    static func dayNumbers(_ text: String) -> [Int] {
+        var days: [Int] = []
+        var value = 0
+        var digits = 0
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: ","):
+                if digits > 0 { days.append(value) }
+                value = 0
+                digits = 0
+            case UInt8(ascii: "0")...UInt8(ascii: "9") where digits < 18:
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                digits += 1
+            default:
+                return text.split(separator: ",").compactMap { Int($0) }.sorted()
+            }
+        }
+        if digits > 0 { days.append(value) }
+        days.sort()
+        return days
     }
 
     private static func contacts<Reader: ClientColumnReader>(from row: Reader) throws -> ContactProfile {

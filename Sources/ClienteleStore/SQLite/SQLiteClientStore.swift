@@ -231,7 +231,8 @@ public final class SQLiteClientStore: ClientStore {
         try forEachChunk(of: clientIds) { chunk in
             let statement = try db.cachedStatement(sql:
                 "SELECT \(ClientRows.columns) FROM clients WHERE client_id IN (\(placeholders(chunk.count)))")
-            for row in try Row.fetchAll(statement, arguments: StatementArguments(chunk)) {
+            // A cursor's rows read the columns in place (fetchAll copies every row first).
+            try Row.fetchCursor(statement, arguments: StatementArguments(chunk)).forEach { row in
                 let state = try ClientRows.state(from: row)
                 clients[state.clientId] = state
             }
@@ -275,7 +276,9 @@ public final class SQLiteClientStore: ClientStore {
     }
 
     static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
-        try Row.fetchAll(statement, arguments: arguments).map(ClientRows.state(from:))
+        var states: [ClientState] = []
+        try Row.fetchCursor(statement, arguments: arguments).forEach { states.append(try ClientRows.state(from: $0)) }
+        return states
     }
 
 
