@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Instructions per purchase event on the store apply path, counted by callgrind.
 #
-# Usage: scripts/bench/instructions-per-event.sh [CLIENTELE] [EVENTS1] [EVENTS2] [CLIENTS]
+# Usage: scripts/bench/instructions-per-event.sh [CLIENTELE] [EVENTS1] [EVENTS2] [EVENTS_PER_CLIENT]
 #   CLIENTELE  release binary to profile (default: .build/release/clientele of this repo)
 #   EVENTS1    events in the smaller run (default: 2000)
 #   EVENTS2    events in the larger run  (default: 4000)
-#   CLIENTS    distinct clients in both runs (default: 200)
+#   EVENTS_PER_CLIENT  purchases per client in both runs (default: 10, as in `make bench`):
+#              each run has EVENTS / EVENTS_PER_CLIENT clients, so what a new client costs
+#              (its welcome task, its first status change) is counted per event too.
 # Environment: VALGRIND (default: valgrind), BATCH_SIZE (default: 1000).
 #
-# Runs `clientele bench-store --events N --clients CLIENTS --batch-size BATCH_SIZE`
+# Runs `clientele bench-store --events N --clients N/EVENTS_PER_CLIENT --batch-size BATCH_SIZE`
 # on a fresh SQLite file under `valgrind --tool=callgrind --collect-atstart=yes`
 # for N = EVENTS1 and N = EVENTS2 and prints
 #   (Ir(EVENTS2) - Ir(EVENTS1)) / (EVENTS2 - EVENTS1),
@@ -37,11 +39,11 @@ root_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 binary="${1:-$root_dir/.build/release/clientele}"
 events1="${2:-2000}"
 events2="${3:-4000}"
-clients="${4:-200}"
+per_client="${4:-10}"
 batch_size="${BATCH_SIZE:-1000}"
 valgrind="${VALGRIND:-valgrind}"
 
-for n in "$events1" "$events2" "$clients" "$batch_size"; do
+for n in "$events1" "$events2" "$per_client" "$batch_size"; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "not a positive integer: $n" >&2; exit 2; }
 done
 (( events2 > events1 )) || { echo "EVENTS2 ($events2) must exceed EVENTS1 ($events1)" >&2; exit 2; }
@@ -110,7 +112,7 @@ count() {
     if ! LD_PRELOAD="$work/sigsuspend-shim.so${LD_PRELOAD:+:$LD_PRELOAD}" SWIFT_BACKTRACE=enable=no \
         nice -n 19 "$valgrind" --tool=callgrind --collect-atstart=yes \
             --callgrind-out-file="$out" --log-file="$log" \
-            "$work/clientele" bench-store --events "$events" --clients "$clients" \
+            "$work/clientele" bench-store --events "$events" --clients "$(( (events + per_client - 1) / per_client ))" \
             --batch-size "$batch_size" --database "sqlite:$db" >"$work/bench-$events.txt" 2>&1
     then
         echo "callgrind run with $events events failed; valgrind log:" >&2
@@ -131,4 +133,4 @@ echo "Ir($events2 events) = $ir2" >&2
 
 delta_events=$(( events2 - events1 ))
 per_event=$(( (ir2 - ir1 + delta_events / 2) / delta_events ))
-echo "apply path: $per_event instructions per event (callgrind, bench-store, $events2 − $events1 events)"
+echo "apply path: $per_event instructions per event (callgrind, bench-store, $events2 − $events1 events, $per_client per client)"
