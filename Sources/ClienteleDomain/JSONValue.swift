@@ -99,6 +99,8 @@ public struct JSONParser {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         index += 1
         var object: [String: JSONValue] = [:]
+        // Room for an event's fields up front: growing from empty rehashes every key at each doubling.
+        object.reserveCapacity(16)
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
