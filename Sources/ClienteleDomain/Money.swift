@@ -31,25 +31,15 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
         // fingerprint and every outbox message.
         var digits: [UInt8] = []
         digits.reserveCapacity(26)
-        let magnitude = units.magnitude
-        var whole = magnitude / UInt64(Self.scale)
-        repeat {
-            digits.append(UInt8(ascii: "0") + UInt8(whole % 10))
-            whole /= 10
-        } while whole > 0
         if units < 0 { digits.append(UInt8(ascii: "-")) }
-        digits.reverse()
+        let magnitude = units.magnitude
+        DecimalDigits.append(magnitude / UInt64(Self.scale), minimumWidth: 1, to: &digits)
         digits.append(UInt8(ascii: "."))
         // Four decimals, trailing zeros dropped down to two.
-        var fraction = Int(magnitude % UInt64(Self.scale))
+        var fraction = magnitude % UInt64(Self.scale)
         var decimals = 4
         while decimals > 2, fraction % 10 == 0 { fraction /= 10; decimals -= 1 }
-        var divisor = 1
-        for _ in 1..<decimals { divisor *= 10 }
-        while divisor > 0 {
-            digits.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
-            divisor /= 10
-        }
+        DecimalDigits.append(fraction, minimumWidth: decimals, to: &digits)
         return String(decoding: digits, as: UTF8.self)
     }
 

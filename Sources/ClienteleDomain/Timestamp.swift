@@ -55,20 +55,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let seconds = msOfDay / 1000
         let fraction = msOfDay % 1000
         func digits(_ value: Int64, _ width: Int) {
-            var limit: Int64 = 1
-            for _ in 0..<width { limit *= 10 }
-            guard value >= 0, value < limit else {
-                // Outside the padded width (years past 9999 or before 0): as many digits as it takes.
-                let text = String(value)
-                if text.utf8.count < width { buffer.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.utf8.count)) }
-                buffer.append(contentsOf: text.utf8)
-                return
-            }
-            var divisor = limit / 10
-            while divisor > 0 {
-                buffer.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                divisor /= 10
-            }
+            guard value < 0 else { return DecimalDigits.append(UInt64(value), minimumWidth: width, to: &buffer) }
+            // Before year 0: the sign, padded as before.
+            let text = String(value)
+            if text.utf8.count < width { buffer.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.utf8.count)) }
+            buffer.append(contentsOf: text.utf8)
         }
         digits(year, 4); buffer.append(UInt8(ascii: "-")); digits(month, 2); buffer.append(UInt8(ascii: "-")); digits(day, 2)
         buffer.append(UInt8(ascii: "T"))
