@@ -41,10 +41,17 @@ public struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private let maxDepth: Int
+    /// The whole input is known to be valid UTF-8, so every string between quotes is too (a quote
+    /// is ASCII: it never falls inside a multi-byte sequence) and needs no check of its own.
+    private let validUTF8: Bool
 
     private init(bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        // One pass over the input instead of one generic validation per string: ASCII (the usual
+        // event) is checked byte by byte; anything else once as a whole. If that fails, each string
+        // is checked as it is read, so the error still says where.
+        self.validUTF8 = bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
     }
 
     /// Parses one JSON document that must span the whole input (surrounding white space allowed).
@@ -191,7 +198,7 @@ public struct JSONParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                return try validatedUTF8(scalars[...])
+                return try validatedUTF8(scalars[...])  // escapes add valid UTF-8 only
             }
             if byte < 0x20 { throw error("control character in string") }
             if byte != UInt8(ascii: "\\") {
@@ -251,7 +258,10 @@ public struct JSONParser {
         return value
     }
 
-    private func validatedUTF8<C: Collection<UInt8>>(_ slice: C) throws(JSONParseError) -> String {
+    private func validatedUTF8(_ slice: ArraySlice<UInt8>) throws(JSONParseError) -> String {
+        if validUTF8 {
+            return slice.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
+        }
         guard let text = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
         return text
     }
