@@ -60,10 +60,15 @@ extension SQLiteClientStore {
                 UNION ALL
                 SELECT client_id, kind, max(created_at) FROM suppressed_tasks WHERE client_id IN (\(list)) GROUP BY client_id, kind
                 """)
-            for row in try Row.fetchAll(statement, arguments: StatementArguments(Array(chunk) + Array(chunk))) {
-                guard let kind = FollowUpTask.Kind(rawValue: row[1]) else { continue }
-                let at = Timestamp(millisecondsSinceEpoch: row[2])
-                newest[row[0], default: [:]][kind] = max(newest[row[0]]?[kind] ?? at, at)
+            var bindings = SQLiteBindings(statement)
+            for _ in 0..<2 { for id in chunk { bindings.text(id) } }
+            let cursor = try Row.fetchCursor(statement)
+            let columns = SQLiteColumns(statement: statement.sqliteStatement)
+            while try cursor.next() != nil {
+                guard let clientId = columns.text(0), let kind = columns.text(1).flatMap(FollowUpTask.Kind.init(rawValue:)),
+                      let milliseconds = columns.integer(2) else { continue }
+                let at = Timestamp(millisecondsSinceEpoch: milliseconds)
+                newest[clientId, default: [:]][kind] = max(newest[clientId]?[kind] ?? at, at)
             }
         }
         return newest

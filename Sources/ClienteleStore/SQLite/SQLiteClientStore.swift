@@ -231,11 +231,9 @@ public final class SQLiteClientStore: ClientStore {
         try forEachChunk(of: clientIds) { chunk in
             let statement = try db.cachedStatement(sql:
                 "SELECT \(ClientRows.columns) FROM clients WHERE client_id IN (\(placeholders(chunk.count)))")
-            // A cursor's rows read the columns in place (fetchAll copies every row first).
-            try Row.fetchCursor(statement, arguments: StatementArguments(chunk)).forEach { row in
-                let state = try ClientRows.state(from: row)
-                clients[state.clientId] = state
-            }
+            var bindings = SQLiteBindings(statement)
+            for id in chunk { bindings.text(id) }
+            try SQLiteColumns.forEachClient(of: statement) { clients[$0.clientId] = $0 }
         }
         // The newest task of each kind, for cooldowns: loaded at once for the clients whose stored
         // review time falls before one of their events here, later (once) for any other.
@@ -277,7 +275,7 @@ public final class SQLiteClientStore: ClientStore {
 
     static func loadClients(_ statement: Statement, arguments: StatementArguments) throws -> [ClientState] {
         var states: [ClientState] = []
-        try Row.fetchCursor(statement, arguments: arguments).forEach { states.append(try ClientRows.state(from: $0)) }
+        try SQLiteColumns.forEachClient(of: statement, arguments: arguments) { states.append($0) }
         return states
     }
 

@@ -1,5 +1,6 @@
 import ClienteleDomain
 import GRDB
+import GRDBSQLite
 
 /// GRDB rows as client columns, and the SQLite mapping of the other tables' rows.
 extension Row: ClientColumnReader {
@@ -15,6 +16,41 @@ extension Row: ClientColumnReader {
         let value: DatabaseValue = self[index]
         if case .string(let string) = value.storage { return string }
         return nil
+    }
+}
+
+/// The current row of a statement being stepped, read straight through SQLite's C API: a client
+/// row has 33 columns and every client of every batch is read, so GRDB's per-value generic decoding
+/// (a metadata lookup and an existential per column) is left out here.
+struct SQLiteColumns: ClientColumnReader {
+    let statement: SQLiteStatement
+
+    var columnCount: Int { Int(sqlite3_column_count(statement)) }
+
+    func integer(_ index: Int) -> Int64? {
+        let column = CInt(index)
+        guard sqlite3_column_type(statement, column) == SQLITE_INTEGER else { return nil }
+        return sqlite3_column_int64(statement, column)
+    }
+
+    func text(_ index: Int) -> String? {
+        let column = CInt(index)
+        guard sqlite3_column_type(statement, column) == SQLITE_TEXT, let text = sqlite3_column_text(statement, column) else { return nil }
+        // The byte count after the text pointer, as SQLite documents.
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+
+    /// Runs `statement`, which selects ``ClientRows/columns``, with `arguments` (nil: the
+    /// parameters already bound through ``SQLiteBindings``), and reads each row as a client.
+    static func forEachClient(
+        of statement: Statement, arguments: StatementArguments? = nil, _ body: (ClientState) throws -> Void
+    ) throws {
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        let columns = SQLiteColumns(statement: statement.sqliteStatement)
+        while try cursor.next() != nil {
+            try body(try ClientRows.state(from: columns))
+        }
     }
 }
 
