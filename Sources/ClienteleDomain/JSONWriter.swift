@@ -29,7 +29,8 @@ public struct JSONObjectWriter: Sendable {
     public mutating func add(_ name: String, _ value: Int?) {
         guard let value else { return }
         key(name)
-        raw(String(value))
+        if value < 0 { buffer.append(UInt8(ascii: "-")) }
+        DecimalDigits.append(UInt64(value.magnitude), minimumWidth: 1, to: &buffer)
     }
 
     public mutating func add(_ name: String, _ value: Money?) {

@@ -89,6 +89,15 @@ struct ParsingTests {
         #expect(parsed["plain"] == .string("C-001 é€"))
     }
 
+    @Test("the JSON writer writes integers as String(_:) does, at both ends of the range", arguments: [
+        0, 7, 10, 99, 100, -1, -10, 1_000_000_007, Int.max, Int.min,
+    ])
+    func jsonWriterIntegers(value: Int) {
+        var writer = JSONObjectWriter()
+        writer.add("n", value)
+        #expect(writer.json == "{\"n\":\(value)}")
+    }
+
     @Test("stable ids are deterministic, distinct and UUID-shaped")
     func stableIDs() {
         let a = StableID.make("task", "welcome", "C1")
