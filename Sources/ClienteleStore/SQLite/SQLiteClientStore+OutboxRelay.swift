@@ -27,11 +27,20 @@ extension SQLiteClientStore {
         try await pool.read { db in
             let statement = try db.cachedStatement(sql:
                 "SELECT id, topic, message_key, payload, message_id FROM outbox ORDER BY id LIMIT ?")
-            return try Row.fetchAll(statement, arguments: [limit]).map { row in
-                OutboxMessage(
-                    id: row[0], topic: row[1], key: row[2],
-                    payload: (row[3] as Data?).map { Array($0) }, messageId: row[4])
+            // Read through the C API (the relay reads every message once): no per-value generic
+            // decoding, and the payload copied once instead of through `Data`.
+            var messages: [OutboxMessage] = []
+            messages.reserveCapacity(limit)
+            let cursor = try Row.fetchCursor(statement, arguments: [limit])
+            let columns = SQLiteColumns(statement: statement.sqliteStatement)
+            while try cursor.next() != nil {
+                guard let id = columns.integer(0), let topic = columns.text(1), let key = columns.text(2),
+                      let messageId = columns.text(4) else {
+                    throw StoreError(.corruptRow, "an outbox row lacks its id, topic, key or message id")
+                }
+                messages.append(OutboxMessage(id: id, topic: topic, key: key, payload: columns.bytes(3), messageId: messageId))
             }
+            return messages
         }
     }
 

@@ -41,6 +41,23 @@ struct SQLiteColumns: ClientColumnReader {
         return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
 
+    /// A blob (or text) column's bytes; nil for NULL, empty for a zero-length blob.
+    func bytes(_ index: Int) -> [UInt8]? {
+        let column = CInt(index)
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_BLOB:
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard count > 0, let start = sqlite3_column_blob(statement, column) else { return [] }
+            return Array(UnsafeRawBufferPointer(start: start, count: count))
+        case SQLITE_TEXT:
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard count > 0, let start = sqlite3_column_text(statement, column) else { return [] }
+            return Array(UnsafeBufferPointer(start: start, count: count))
+        default:
+            return nil
+        }
+    }
+
     /// Runs `statement`, which selects ``ClientRows/columns``, with `arguments` (nil: the
     /// parameters already bound through ``SQLiteBindings``), and reads each row as a client.
     static func forEachClient(
