@@ -32,7 +32,13 @@ extension SQLiteClientStore {
     ) throws -> [String] {
         var returned: [String] = []
         try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, bind: bind) { statement in
-            returned += try String.fetchAll(statement)
+            // Read through the C API: a value per accepted event, no per-value generic decoding.
+            let cursor = try Row.fetchCursor(statement)
+            let columns = SQLiteColumns(statement: statement.sqliteStatement)
+            while try cursor.next() != nil {
+                guard let id = columns.text(0) else { throw StoreError(.corruptRow, "an insert returned no id") }
+                returned.append(id)
+            }
         }
         return returned
     }
