@@ -45,6 +45,8 @@ struct BatchReduction {
         var lastTasks = loaded
         var storedTasksLoaded = tasksLoaded
         var daysAdded = Set<PurchaseDayKey>()
+        // Most events cause two effects or more (a purchase day, a status change, a task).
+        effects.reserveCapacity(effects.count + 2 * due.count)
         for entry in due {
             let event = entry.event
             let clientId = event.clientId

@@ -76,8 +76,11 @@ struct PostgresBatchWriter {
 
         // 4. Lock the clients concerned (in id order: no deadlock with another worker's batch),
         //    apply the events in event-time order.
-        var clients: [String: ClientState] = [:]
-        for client in try await loadClients(Array(Set(due.map(\.event.clientId))).sorted(), lock: true) { clients[client.clientId] = client }
+        let clientIds = Array(Set(due.map(\.event.clientId))).sorted()
+        // Room for every client of the batch, new ones included: the map never grows (a
+        // ClientState is large, and each doubling copies every one).
+        var clients: [String: ClientState] = Dictionary(minimumCapacity: clientIds.count)
+        for client in try await loadClients(clientIds, lock: true) { clients[client.clientId] = client }
         let reviewedSoon = BatchReduction.reviewedSoon(clients, by: due)
         var lastTasks = reviewedSoon.isEmpty ? [:] : try await newestTasks(of: reviewedSoon)
         var tasksLoaded = Set(reviewedSoon)

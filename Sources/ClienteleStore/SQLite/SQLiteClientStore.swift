@@ -226,8 +226,10 @@ public final class SQLiteClientStore: ClientStore {
         due.sort { $0.key < $1.key }
 
         // 4. Load the clients concerned, apply the events in event-time order.
-        var clients: [String: ClientState] = [:]
         let clientIds = Array(Set(due.map(\.event.clientId)))
+        // Room for every client of the batch, new ones included: the map never grows (a
+        // ClientState is large, and each doubling copies every one).
+        var clients: [String: ClientState] = Dictionary(minimumCapacity: clientIds.count)
         try forEachChunk(of: clientIds) { chunk in
             let statement = try db.cachedStatement(sql:
                 "SELECT \(ClientRows.columns) FROM clients WHERE client_id IN (\(placeholders(chunk.count)))")
@@ -240,7 +242,8 @@ public final class SQLiteClientStore: ClientStore {
         let reviewedSoon = BatchReduction.reviewedSoon(clients, by: due)
         let lastTasks = reviewedSoon.isEmpty ? [:] : try newestTasks(of: reviewedSoon, in: db)
         let knownDay = try db.cachedStatement(sql: "SELECT 1 FROM purchase_days WHERE day = ? AND client_id = ?")
-        var reduction = BatchReduction(clients: clients, erased: erased)
+        // Handed over, not shared: the reduction's first write would otherwise copy every client.
+        var reduction = BatchReduction(clients: consume clients, erased: erased)
         try reduction.run(
             due, rules: rules, lastTasks: lastTasks, tasksLoaded: Set(reviewedSoon),
             storedTasks: { clientId in try newestTasks(of: [clientId], in: db)[clientId] ?? [:] },
