@@ -75,7 +75,7 @@ public struct ContactEvent: Sendable, Equatable, ClientEvent {
                 budget: try nested.optionalBool("budget"), authority: try nested.optionalBool("authority"),
                 need: try nested.optionalBool("need"), timing: try nested.optionalBool("timing"))
         }
-        if let note = fields.object["note"], note != .null {
+        if let note = fields.value("note"), note != .null {
             guard case .string = note else {
                 throw EventRejection(.wrongType, "field 'note' must be a string, not a \(note.typeName)")
             }

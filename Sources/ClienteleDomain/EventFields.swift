@@ -2,12 +2,13 @@
 ///
 /// Every accessor throws an ``EventRejection`` that names the field and the rule broken.
 struct EventFields {
-    let object: [String: JSONValue]
+    /// The object's members (few: an event's fields), looked up by name in order.
+    private let members: [JSONMember]
     /// Prepended to field names in messages, for nested objects (e.g. `qualification.`).
     var prefix = ""
 
     init(object: [String: JSONValue], prefix: String) {
-        self.object = object
+        self.members = object.map { JSONMember(name: $0.key, value: $0.value) }
         self.prefix = prefix
     }
 
@@ -21,20 +22,27 @@ struct EventFields {
         guard bytes.allSatisfy({ $0 < 0x80 }) || String(validating: bytes, as: UTF8.self) != nil else {
             throw EventRejection(.invalidUTF8, "the message is not valid UTF-8")
         }
-        let value: JSONValue
+        let document: JSONParser.Document
         do {
-            value = try JSONParser.parse(bytes)
+            document = try JSONParser.parseDocument(bytes)
         } catch {
             throw EventRejection(.malformedJSON, error.description)
         }
-        guard case .object(let object) = value else {
-            throw EventRejection(.notAnObject, "the message is a JSON \(value.typeName), not an object")
+        switch document {
+        case .members(let members): self.members = members
+        case .other(let value): throw EventRejection(.notAnObject, "the message is a JSON \(value.typeName), not an object")
         }
-        self.object = object
+    }
+
+    /// The field's value as written (null included); nil when absent. Names are unique: the
+    /// parser refuses a name written twice.
+    func value(_ name: String) -> JSONValue? {
+        for member in members where member.name == name { return member.value }
+        return nil
     }
 
     private func present(_ name: String) -> JSONValue? {
-        guard let value = object[name], value != .null else { return nil }
+        guard let value = value(name), value != .null else { return nil }
         return value
     }
 

@@ -21,6 +21,17 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
+/// One member of a JSON object: its name and value.
+public struct JSONMember: Sendable, Equatable {
+    public var name: String
+    public var value: JSONValue
+
+    public init(name: String, value: JSONValue) {
+        self.name = name
+        self.value = value
+    }
+}
+
 /// Why a byte sequence is not acceptable JSON.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset at which the problem was found.
@@ -64,6 +75,30 @@ public struct JSONParser {
         return value
     }
 
+    /// A document whose top-level value is an object, as its members in the order written; any
+    /// other document as its value.
+    public enum Document: Sendable, Equatable {
+        case members([JSONMember])
+        case other(JSONValue)
+    }
+
+    /// Parses like ``parse(_:maxDepth:)`` — the same checks, errors and offsets — but keeps a
+    /// top-level object as its list of members: an event's few fields are then found by comparing
+    /// (mostly small, inline) strings instead of hashing each name twice into a dictionary.
+    public static func parseDocument(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> Document {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        parser.skipWhitespace()
+        let document: Document
+        if parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") {
+            document = .members(try parser.parseMembers(depth: 1))
+        } else {
+            document = .other(try parser.parseValue(depth: 0))
+        }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.error("unexpected data after the JSON value") }
+        return document
+    }
+
     private func error(_ message: String) -> JSONParseError {
         JSONParseError(offset: index, message: message)
     }
@@ -100,6 +135,47 @@ public struct JSONParser {
         }
         guard matches else { throw error("invalid literal") }
         index += count
+    }
+
+    /// An object's members in the order written (the opening brace at `index`), with the checks
+    /// of ``parseObject(depth:)``: a name written twice is refused where its value ends.
+    private mutating func parseMembers(depth: Int) throws(JSONParseError) -> [JSONMember] {
+        guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
+        index += 1
+        var members: [JSONMember] = []
+        members.reserveCapacity(16)
+        // Past a few members, names are checked against a set: comparing each with all the others
+        // would be quadratic in a hostile message's thousands of keys.
+        var names: Set<String>?
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return members
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            skipWhitespace()
+            let value = try parseValue(depth: depth)
+            if names == nil, members.count >= 16 { names = Set(members.map(\.name)) }
+            let duplicate: Bool
+            if names != nil {
+                duplicate = !names!.insert(key).inserted
+            } else {
+                duplicate = members.contains { $0.name == key }
+            }
+            guard !duplicate else { throw error("duplicate key") }
+            members.append(JSONMember(name: key, value: value))
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return members }
+            throw error("expected ',' or '}'")
+        }
     }
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {

@@ -76,6 +76,34 @@ struct ParsingTests {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(text.utf8)) }
     }
 
+    @Test("a document parsed as members says what parse(_:) says: the same members, the same error at the same offset", arguments: [
+        #"{"a":1,"a":2}"#, #"{"a":1,}"#, #"{"a":01}"#, #"{"a":"\x"}"#, #"{"a":"\ud800"}"#, #"{"a":1} x"#,
+        #"{"a":.5}"#, #"{'a':1}"#, "{\"a\":\"\u{01}\"}", #"["#, "", #"{"a":tru}"#,
+        String(repeating: "[", count: 40) + String(repeating: "]", count: 40),
+        String(repeating: #"{"a":"#, 33) + "1" + String(repeating: "}", 33),
+        String(repeating: #"{"a":"#, 32) + "1" + String(repeating: "}", 32),
+        #"{}"#, #" { "b" : [1, {"c": null}], "a": "x\u00e9\n", "n": -0.5e3 } "#, #"[1,2]"#, #""s""#, "7",
+        "{" + (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + "}",
+        "{" + (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","k3":0}"#,
+    ])
+    func jsonDocumentMembers(text: String) {
+        let bytes = Array(text.utf8)
+        let whole = Result { () throws(JSONParseError) in try JSONParser.parse(bytes) }
+        let document = Result { () throws(JSONParseError) in try JSONParser.parseDocument(bytes) }
+        switch (whole, document) {
+        case (.success(.object(let object)), .success(.members(let members))):
+            #expect(members.count == object.count)
+            #expect(Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.value) }) == object)
+        case (.success(let value), .success(.other(let other))):
+            #expect(value == other)
+            if case .object = value { Issue.record("an object came back as another value") }
+        case (.failure(let expected), .failure(let error)):
+            #expect(error == expected)
+        default:
+            Issue.record("parse and parseDocument disagree: \(whole) vs \(document)")
+        }
+    }
+
     @Test("the JSON writer escapes what JSON requires and copies the rest; timestamps as RFC 3339")
     func jsonWriter() throws {
         var writer = JSONObjectWriter()
