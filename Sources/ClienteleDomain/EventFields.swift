@@ -24,7 +24,7 @@ struct EventFields {
         }
         let document: JSONParser.Document
         do {
-            document = try JSONParser.parseDocument(bytes)
+            document = try JSONParser.parseDocument(bytes, utf8Checked: true)
         } catch {
             throw EventRejection(.malformedJSON, error.description)
         }

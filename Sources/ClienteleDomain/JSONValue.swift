@@ -56,13 +56,14 @@ public struct JSONParser {
     /// is ASCII: it never falls inside a multi-byte sequence) and needs no check of its own.
     private let validUTF8: Bool
 
-    private init(bytes: [UInt8], maxDepth: Int) {
+    /// `utf8Checked`: the caller has already found the whole input valid UTF-8.
+    private init(bytes: [UInt8], maxDepth: Int, utf8Checked: Bool = false) {
         self.bytes = bytes
         self.maxDepth = maxDepth
         // One pass over the input instead of one generic validation per string: ASCII (the usual
         // event) is checked byte by byte; anything else once as a whole. If that fails, each string
         // is checked as it is read, so the error still says where.
-        self.validUTF8 = bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
+        self.validUTF8 = utf8Checked || bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
     }
 
     /// Parses one JSON document that must span the whole input (surrounding white space allowed).
@@ -86,7 +87,13 @@ public struct JSONParser {
     /// top-level object as its list of members: an event's few fields are then found by comparing
     /// (mostly small, inline) strings instead of hashing each name twice into a dictionary.
     public static func parseDocument(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> Document {
-        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        try parseDocument(bytes, maxDepth: maxDepth, utf8Checked: false)
+    }
+
+    /// The same, for a caller that has already checked the input's UTF-8 (an event's message is
+    /// checked first, to be refused with its own reason): the input is not scanned a second time.
+    static func parseDocument(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, utf8Checked: Bool) throws(JSONParseError) -> Document {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth, utf8Checked: utf8Checked)
         parser.skipWhitespace()
         let document: Document
         if parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") {
@@ -137,57 +144,31 @@ public struct JSONParser {
         index += count
     }
 
-    /// An object's members in the order written (the opening brace at `index`), with the checks
-    /// of ``parseObject(depth:)``: a name written twice is refused where its value ends.
+    /// An object's members in the order written (the opening brace at `index`). A name written
+    /// twice is refused where its value ends.
     private mutating func parseMembers(depth: Int) throws(JSONParseError) -> [JSONMember] {
-        guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
-        index += 1
-        var members: [JSONMember] = []
-        members.reserveCapacity(16)
-        // Past a few members, names are checked against a set: comparing each with all the others
-        // would be quadratic in a hostile message's thousands of keys.
-        var names: Set<String>?
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return members
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            skipWhitespace()
-            let value = try parseValue(depth: depth)
-            if names == nil, members.count >= 16 { names = Set(members.map(\.name)) }
-            let duplicate: Bool
-            if names != nil {
-                duplicate = !names!.insert(key).inserted
-            } else {
-                duplicate = members.contains { $0.name == key }
-            }
-            guard !duplicate else { throw error("duplicate key") }
-            members.append(JSONMember(name: key, value: value))
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return members }
-            throw error("expected ',' or '}'")
-        }
+        var list = MemberList()
+        try readMembers(depth: depth, into: &list)
+        return list.members
     }
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+        var map = MemberMap()
+        try readMembers(depth: depth, into: &map)
+        return .object(map.object)
+    }
+
+    /// Reads an object (the opening brace at `index`) into `collector`, which refuses a name it
+    /// already holds: that is a duplicate key. (Generic, not a closure: specialized per collector.)
+    private mutating func readMembers<Collector: MemberCollector>(
+        depth: Int, into collector: inout Collector
+    ) throws(JSONParseError) {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         index += 1
-        var object: [String: JSONValue] = [:]
-        // Room for an event's fields up front: growing from empty rehashes every key at each doubling.
-        object.reserveCapacity(16)
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return
         }
         while true {
             skipWhitespace()
@@ -198,11 +179,11 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            guard object.updateValue(value, forKey: key) == nil else { throw error("duplicate key") }
+            guard collector.accept(key, value) else { throw error("duplicate key") }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return }
             throw error("expected ',' or '}'")
         }
     }
@@ -340,5 +321,42 @@ public struct JSONParser {
         }
         guard let text = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
         return text
+    }
+}
+
+/// Where ``JSONParser`` puts an object's members as it reads them.
+private protocol MemberCollector {
+    /// Takes a member; false when the name is already there (a duplicate key).
+    mutating func accept(_ name: String, _ value: JSONValue) -> Bool
+}
+
+/// An object as a dictionary (``JSONValue/object(_:)``).
+private struct MemberMap: MemberCollector {
+    // Room for an event's fields up front: growing from empty rehashes every key at each doubling.
+    var object = Dictionary<String, JSONValue>(minimumCapacity: 16)
+
+    mutating func accept(_ name: String, _ value: JSONValue) -> Bool {
+        object.updateValue(value, forKey: name) == nil
+    }
+}
+
+/// An object as its members in the order written.
+private struct MemberList: MemberCollector {
+    var members: [JSONMember] = []
+    /// Past a few members, names are checked against a set: comparing each with all the others
+    /// would be quadratic in a hostile message's thousands of keys.
+    private var names: Set<String>?
+
+    init() { members.reserveCapacity(16) }
+
+    mutating func accept(_ name: String, _ value: JSONValue) -> Bool {
+        if names == nil, members.count >= 16 { names = Set(members.map(\.name)) }
+        if names != nil {
+            guard names!.insert(name).inserted else { return false }
+        } else if members.contains(where: { $0.name == name }) {
+            return false
+        }
+        members.append(JSONMember(name: name, value: value))
+        return true
     }
 }
