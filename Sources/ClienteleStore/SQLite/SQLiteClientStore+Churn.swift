@@ -62,11 +62,9 @@ extension SQLiteClientStore {
                 """)
             var bindings = SQLiteBindings(statement)
             for _ in 0..<2 { for id in chunk { bindings.text(id) } }
-            let cursor = try Row.fetchCursor(statement)
-            let columns = SQLiteColumns(statement: statement.sqliteStatement)
-            while try cursor.next() != nil {
+            try SQLiteColumns.forEachRow(of: statement) { columns in
                 guard let clientId = columns.text(0), let kind = columns.text(1).flatMap(FollowUpTask.Kind.init(rawValue:)),
-                      let milliseconds = columns.integer(2) else { continue }
+                      let milliseconds = columns.integer(2) else { return }
                 let at = Timestamp(millisecondsSinceEpoch: milliseconds)
                 newest[clientId, default: [:]][kind] = max(newest[clientId]?[kind] ?? at, at)
             }

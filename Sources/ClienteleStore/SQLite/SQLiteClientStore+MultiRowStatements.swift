@@ -33,9 +33,7 @@ extension SQLiteClientStore {
         var returned: [String] = []
         try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, bind: bind) { statement in
             // Read through the C API: a value per accepted event, no per-value generic decoding.
-            let cursor = try Row.fetchCursor(statement)
-            let columns = SQLiteColumns(statement: statement.sqliteStatement)
-            while try cursor.next() != nil {
+            try SQLiteColumns.forEachRow(of: statement) { columns in
                 guard let id = columns.text(0) else { throw StoreError(.corruptRow, "an insert returned no id") }
                 returned.append(id)
             }

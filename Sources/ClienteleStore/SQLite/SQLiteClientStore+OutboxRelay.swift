@@ -30,10 +30,7 @@ extension SQLiteClientStore {
             // Read through the C API (the relay reads every message once): no per-value generic
             // decoding, and the payload copied once instead of through `Data`.
             var messages: [OutboxMessage] = []
-            messages.reserveCapacity(limit)
-            let cursor = try Row.fetchCursor(statement, arguments: [limit])
-            let columns = SQLiteColumns(statement: statement.sqliteStatement)
-            while try cursor.next() != nil {
+            try SQLiteColumns.forEachRow(of: statement, arguments: [limit]) { columns in
                 guard let id = columns.integer(0), let topic = columns.text(1), let key = columns.text(2),
                       let messageId = columns.text(4) else {
                     throw StoreError(.corruptRow, "an outbox row lacks its id, topic, key or message id")

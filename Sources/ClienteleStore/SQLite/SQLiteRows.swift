@@ -58,16 +58,23 @@ struct SQLiteColumns: ClientColumnReader {
         }
     }
 
-    /// Runs `statement`, which selects ``ClientRows/columns``, with `arguments` (nil: the
-    /// parameters already bound through ``SQLiteBindings``), and reads each row as a client.
-    static func forEachClient(
-        of statement: Statement, arguments: StatementArguments? = nil, _ body: (ClientState) throws -> Void
+    /// Runs `statement` with `arguments` (nil: the parameters already bound through
+    /// ``SQLiteBindings``) and hands each row's columns to `body`, read in place.
+    static func forEachRow(
+        of statement: Statement, arguments: StatementArguments? = nil, _ body: (SQLiteColumns) throws -> Void
     ) throws {
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
         let columns = SQLiteColumns(statement: statement.sqliteStatement)
         while try cursor.next() != nil {
-            try body(try ClientRows.state(from: columns))
+            try body(columns)
         }
+    }
+
+    /// The same for a statement that selects ``ClientRows/columns``: each row as a client.
+    static func forEachClient(
+        of statement: Statement, arguments: StatementArguments? = nil, _ body: (ClientState) throws -> Void
+    ) throws {
+        try forEachRow(of: statement, arguments: arguments) { try body(try ClientRows.state(from: $0)) }
     }
 }
 
