@@ -52,10 +52,8 @@ public final class SQLiteClientStore: ClientStore {
         checkpointing.busyMode = .timeout(busyTimeout)
         checkpointing.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrate(pool)
-            checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
-            hasLegacyEventRecords = try pool.read { db in try db.tableExists("processed_events_legacy") }
+            (pool, checkpointer, hasLegacyEventRecords) = try Self.open(
+                path: path, configuration: configuration, checkpointing: checkpointing, busyTimeout: busyTimeout)
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite database at '\(path)': \(Self.describe(error))")
         }
@@ -99,6 +97,27 @@ public final class SQLiteClientStore: ClientStore {
             throw error
         } catch {
             throw StoreError(.unavailable, "cannot record the deployment key in '\(path)': \(Self.describe(error))")
+        }
+    }
+
+    /// Opens the file's connections and migrates it. Another process opening the same file at the
+    /// same moment (the other worker, on a fresh file, switching it to WAL or migrating) can make
+    /// an opening step answer "database is locked" without waiting for the busy timeout: the whole
+    /// opening is tried again until `busyTimeout` has passed, as any other busy wait.
+    private static func open(
+        path: String, configuration: Configuration, checkpointing: Configuration, busyTimeout: Double
+    ) throws -> (DatabasePool, DatabaseQueue, Bool) {
+        let deadline = Date().addingTimeInterval(busyTimeout)
+        while true {
+            do {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                try migrate(pool)
+                let checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
+                let legacy = try pool.read { db in try db.tableExists("processed_events_legacy") }
+                return (pool, checkpointer, legacy)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                usleep(50_000)
+            }
         }
     }
 
