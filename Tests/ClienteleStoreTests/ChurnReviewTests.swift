@@ -1,6 +1,7 @@
 import ClienteleDomain
 import ClienteleStore
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 
@@ -174,6 +175,41 @@ struct ChurnReviewTests {
         let client = try #require(try await store.client(id: "C0003", recent: 0)).state
         #expect(client.nextReviewAt == policy.nextReview(for: client))
         #expect(try await store.setting("schedule") == "shared")
+    }
+
+    @Test("SQLite: a pass longer than one chunk drops the review index until its end; meanwhile the sweep still finds the due clients, and reopening the store builds the index of an interrupted pass")
+    func reviewIndexDuringAPass() async throws {
+        let database = try await TemporaryDatabase.make(.sqlite)
+        defer { database.remove() }
+        let store = try database.open()
+        let file = try GRDB.DatabaseQueue(path: database.path)
+        func indexed() throws -> Bool {
+            try file.read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'clients_by_next_review')") ?? false }
+        }
+        // Scheduled with the general sector (90 days after the purchase).
+        _ = try await store.apply((0..<25).map { purchase("p\($0)", client: String(format: "C%02d", $0), day: $0) }, rules: clientRules)
+        #expect(try indexed())
+        let policy = policy
+        let pass = ReschedulePass(id: "test-policy", completedSetting: "schedule")
+        // The first chunk (C00–C09) moves to the test policy's 10 days, then the pass stops.
+        #expect(try await store.rescheduleReviews(pass, limit: 10) { policy.nextReview(for: $0) } == .init(clients: 10, finished: false))
+        #expect(try !indexed())
+        #expect(try await store.client(id: "C02", recent: 0)?.state.nextReviewAt == Self.day(12))
+        #expect(try await store.client(id: "C12", recent: 0)?.state.nextReviewAt == Self.day(102))
+        #expect(try await store.dueReviewCount(at: Self.day(12)) == 3)
+        #expect(try await review(store, at: Self.day(12)).reviewed == 3)  // C00, C01, C02, read without the index
+        // Another process opening the file meanwhile builds the index again; the pass goes on.
+        _ = try database.open()
+        #expect(try indexed())
+        var progress: RescheduleProgress
+        repeat { progress = try await store.rescheduleReviews(pass, limit: 10) { policy.nextReview(for: $0) } } while !progress.finished
+        #expect(try indexed())
+        let client = try #require(try await store.client(id: "C24", recent: 0)).state
+        #expect(client.nextReviewAt == Self.day(34) && client.nextReviewAt == policy.nextReview(for: client))
+        // A store of at most one chunk never drops it.
+        let again = ReschedulePass(id: "again", completedSetting: "schedule")
+        #expect(try await store.rescheduleReviews(again, limit: 30) { policy.nextReview(for: $0) } == .init(clients: 25, finished: true))
+        #expect(try indexed())
     }
 
 }

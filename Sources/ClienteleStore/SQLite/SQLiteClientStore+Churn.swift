@@ -82,25 +82,46 @@ extension SQLiteClientStore {
                 return RescheduleProgress(clients: 0, finished: true)
             }
             let cursor = try String.fetchOne(db, sql: setting, arguments: [pass.cursorSetting]) ?? ""
-            let clients = try Self.loadClients(
-                db.cachedStatement(sql: "SELECT \(ClientRows.columns) FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?"),
-                arguments: [cursor, limit])
-            var changed: [(clientId: String, values: [(any DatabaseValueConvertible)?])] = []
-            for client in clients {
-                let next = schedule(client)
-                if next != client.nextReviewAt { changed.append((client.clientId, [next?.millisecondsSinceEpoch])) }
+            // The chunk's last client, unless fewer than `limit` are left (the pass's last chunk).
+            let last = try String.fetchOne(
+                db, sql: "SELECT client_id FROM clients WHERE client_id > ? ORDER BY client_id LIMIT 1 OFFSET ?",
+                arguments: [cursor, limit - 1])
+            if last != nil {
+                // A pass longer than one chunk moves nearly every client's review time: kept in
+                // the index, each chunk's commit rewrote most of its pages (at 1,000,000 clients,
+                // far more than the rows themselves). The index is dropped until the pass ends;
+                // the sweep meanwhile reads the table, slower but the same answer.
+                try db.execute(sql: "DROP INDEX IF EXISTS \(SQLiteSchema.reviewIndex)")
             }
-            try Self.updateColumns(["next_review_at"], of: changed, in: db)
+            // The schedule runs inside one range UPDATE, as an SQL function of the row: each row
+            // is read and rewritten where the scan stands, instead of being read into a list and
+            // then looked up again by id to be written (1,000,000 clients: 9.7 s → see the README).
+            let function = DatabaseFunction(Self.reviewTimeFunction, argumentCount: ClientRows.columnCount) { values in
+                try schedule(ClientRows.state(from: DatabaseValueColumns(values: values)))?.millisecondsSinceEpoch
+            }
+            db.add(function: function)
+            defer { db.remove(function: function) }
+            let update = "UPDATE clients SET next_review_at = \(Self.reviewTimeFunction)(\(ClientRows.columns)) WHERE client_id > ?"
             let upsert = "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-            guard clients.count == limit, let last = clients.last?.clientId else {
+            guard let last else {
+                try db.execute(sql: update, arguments: [cursor])
+                let clients = db.changesCount
+                // The pass's last chunk builds the review index again (one sort of the column).
+                try db.execute(sql: SQLiteSchema.createReviewIndex)
                 try db.execute(sql: upsert, arguments: [pass.completedSetting, pass.id])
                 try db.execute(sql: "DELETE FROM settings WHERE substr(name, 1, length(?)) = ?", arguments: [pass.cursorPrefix, pass.cursorPrefix])
-                return RescheduleProgress(clients: clients.count, finished: true)
+                return RescheduleProgress(clients: clients, finished: true)
             }
+            try db.execute(sql: update + " AND client_id <= ?", arguments: [cursor, last])
+            let clients = db.changesCount
             try db.execute(sql: upsert, arguments: [pass.cursorSetting, last])
-            return RescheduleProgress(clients: clients.count, finished: false)
+            return RescheduleProgress(clients: clients, finished: false)
         }
     }
+
+    /// The SQL function a rescheduling chunk computes review times with (on its own connection,
+    /// for the chunk's statement only).
+    private static let reviewTimeFunction = "clientele_review_time"
 
     public func eventClock(idleAfter: Duration) async throws -> Timestamp? {
         let idle = idleAfter.components.seconds * 1000 + idleAfter.components.attoseconds / 1_000_000_000_000_000

@@ -112,6 +112,12 @@ public final class SQLiteClientStore: ClientStore {
             do {
                 let pool = try DatabasePool(path: path, configuration: configuration)
                 try migrate(pool)
+                // A rescheduling pass interrupted before its end left the review index dropped:
+                // the sweep answers without it, only slower, until this or the pass builds it.
+                let indexed = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?)"
+                if try pool.read({ try Bool.fetchOne($0, sql: indexed, arguments: [SQLiteSchema.reviewIndex]) != true }) {
+                    try pool.write { try $0.execute(sql: SQLiteSchema.createReviewIndex) }
+                }
                 let checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
                 let legacy = try pool.read { db in try db.tableExists("processed_events_legacy") }
                 return (pool, checkpointer, legacy)

@@ -78,6 +78,23 @@ struct SQLiteColumns: ClientColumnReader {
     }
 }
 
+/// An SQL function's arguments as client columns (a rescheduling chunk's function of the row).
+struct DatabaseValueColumns: ClientColumnReader {
+    let values: [DatabaseValue]
+
+    var columnCount: Int { values.count }
+
+    func integer(_ index: Int) -> Int64? {
+        if case .int64(let number) = values[index].storage { return number }
+        return nil
+    }
+
+    func text(_ index: Int) -> String? {
+        if case .string(let string) = values[index].storage { return string }
+        return nil
+    }
+}
+
 enum SQLiteRows {
     static func task(from row: Row) throws -> FollowUpTask {
         let kindName: String = row["kind"]

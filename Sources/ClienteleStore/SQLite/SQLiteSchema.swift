@@ -2,6 +2,14 @@ import GRDB
 
 /// The SQLite schema, as numbered migrations. Never edit a shipped migration: add one.
 enum SQLiteSchema {
+    /// The index the churn sweep reads due clients from (created by migration v5). A rescheduling
+    /// pass drops it while it rewrites every review time and builds it again at its end; opening
+    /// the store builds it when a pass was interrupted.
+    static let reviewIndex = "clients_by_next_review"
+
+    /// Creates ``reviewIndex`` unless it exists, with migration v5's definition.
+    static let createReviewIndex = "CREATE INDEX IF NOT EXISTS \(reviewIndex) ON clients(next_review_at) WHERE next_review_at IS NOT NULL"
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: clients, idempotency, tasks, status changes, outbox") { db in
