@@ -68,6 +68,8 @@ struct BenchCommand: AsyncParsableCommand {
         // The Python worker first, on the same topic, before any worker of ours runs (its CPU and
         // memory are then its own; see ``PeerWorker``).
         var peerResult: PeerWorker.Result?
+        var floorResult: SQLiteFloor.Result?
+        var floorProblem: String?
         if !noPeer {
             let peerWorker = PeerWorker(script: peer ?? PeerWorker.defaultScript())
             if let problem = peerWorker.problem() { throw ValidationError("cannot run the Python worker beside ours: \(problem); or give --no-peer") }
@@ -76,6 +78,17 @@ struct BenchCommand: AsyncParsableCommand {
                                             database: directory + "/peer.sqlite", group: "peer-purchase-\(UUID().uuidString)")
             print(String(format: "  Python worker: %.0f events/s (%d events in %.2f s)", result.eventsPerSecond, result.events, result.seconds))
             peerResult = result
+            // Built and run after the peer, whose peak memory is the largest of this process's
+            // reaped children so far (the compiler's would hide it).
+            let floor = SQLiteFloor(source: SQLiteFloor.defaultSource())
+            let (executable, problem) = floor.build(into: directory)
+            if let executable {
+                print("▶ the SQLite floor of the Python worker's writes (\(floor.source): its statements in C, no Kafka, no JSON)")
+                floorResult = try floor.measure(executable: executable, database: directory + "/floor.sqlite", events: lines.count, clients: clients)
+                print(String(format: "  SQLite floor: %.0f events/s", floorResult!.eventsPerSecond))
+            } else {
+                floorProblem = problem
+            }
         }
         print("▶ starting contact-worker (no contacts yet), then purchase-worker \(extra.isEmpty ? "" : "with \(extra)")")
         try stack.startWorker("contact-worker", environment: extra)
@@ -202,6 +215,12 @@ struct BenchCommand: AsyncParsableCommand {
             print(String(format: "  Python worker          %.0f events/s  (same topic, same broker, this run; peak memory %.1f MiB, CPU %.1f s)",
                          peerResult.eventsPerSecond, Double(peerResult.peakBytes) / 1_048_576, peerResult.cpuSeconds))
             print(String(format: "  ratio to Python        %.2f×  (purchase-worker events/s ÷ Python worker events/s)", sustained / peerResult.eventsPerSecond))
+            if let floorResult {
+                print(String(format: "  SQLite floor           %.0f events/s  (the Python worker's SQL alone, in C: %.1f µs CPU per event; %.2f× the Python worker is the most a worker storing what it stores, 1,000 events per commit, can reach)",
+                             floorResult.eventsPerSecond, floorResult.cpuMicrosecondsPerEvent, floorResult.eventsPerSecond / peerResult.eventsPerSecond))
+            } else if let floorProblem {
+                print("  SQLite floor           not measured: \(floorProblem)")
+            }
         }
         print(String(format: "  purchase → task        p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms  (%d of %d purchases at %d/s, %d contacts/s)",
                      percentile(0.50), percentile(0.90), percentile(0.99), measured.last ?? .nan, measured.count, total, rate, contactRate))
