@@ -219,8 +219,11 @@ extension BrokerProcess {
     func produce(topic: String, _ lines: [String]) async throws -> Int32 {
         let file = directory + "/\(topic)-\(UUID().uuidString.prefix(6)).jsonl"
         try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        return try await ChildProcess.run(
-            "clientele", ["produce", "--topic", topic, "--bootstrap-servers", bootstrapServers, file], directory: directory).status
+        let result = try await ChildProcess.run(
+            "clientele", ["produce", "--topic", topic, "--bootstrap-servers", bootstrapServers, file], directory: directory)
+        // Why, in the test log: a produce that failed once in CI (after 120 s) said nothing.
+        if result.status != 0 { print("clientele produce to \(topic) exited with \(result.status): \(result.stderr.suffix(2000))") }
+        return result.status
     }
 
     /// Reads a topic from the start (fresh group) until at least `count` messages arrived and
