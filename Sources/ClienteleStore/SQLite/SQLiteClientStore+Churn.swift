@@ -95,7 +95,7 @@ extension SQLiteClientStore {
             }
             // The schedule runs inside one range UPDATE, as an SQL function of the row: each row
             // is read and rewritten where the scan stands, instead of being read into a list and
-            // then looked up again by id to be written (1,000,000 clients: 9.7 s → see the README).
+            // then looked up again by id to be written (README, "Rescheduling after a new model").
             let function = DatabaseFunction(Self.reviewTimeFunction, argumentCount: ClientRows.columnCount) { values in
                 try schedule(ClientRows.state(from: DatabaseValueColumns(values: values)))?.millisecondsSinceEpoch
             }

@@ -2,21 +2,24 @@ import ClienteleDomain
 import GRDB
 import GRDBSQLite
 
+/// A stored value as a client column reads it: an integer or a text, nil for anything else.
+extension DatabaseValue {
+    var integerColumn: Int64? {
+        if case .int64(let number) = storage { return number }
+        return nil
+    }
+
+    var textColumn: String? {
+        if case .string(let string) = storage { return string }
+        return nil
+    }
+}
+
 /// GRDB rows as client columns, and the SQLite mapping of the other tables' rows.
 extension Row: ClientColumnReader {
     var columnCount: Int { count }
-
-    func integer(_ index: Int) -> Int64? {
-        let value: DatabaseValue = self[index]
-        if case .int64(let number) = value.storage { return number }
-        return nil
-    }
-
-    func text(_ index: Int) -> String? {
-        let value: DatabaseValue = self[index]
-        if case .string(let string) = value.storage { return string }
-        return nil
-    }
+    func integer(_ index: Int) -> Int64? { (self[index] as DatabaseValue).integerColumn }
+    func text(_ index: Int) -> String? { (self[index] as DatabaseValue).textColumn }
 }
 
 /// The current row of a statement being stepped, read straight through SQLite's C API: a client
@@ -83,16 +86,8 @@ struct DatabaseValueColumns: ClientColumnReader {
     let values: [DatabaseValue]
 
     var columnCount: Int { values.count }
-
-    func integer(_ index: Int) -> Int64? {
-        if case .int64(let number) = values[index].storage { return number }
-        return nil
-    }
-
-    func text(_ index: Int) -> String? {
-        if case .string(let string) = values[index].storage { return string }
-        return nil
-    }
+    func integer(_ index: Int) -> Int64? { values[index].integerColumn }
+    func text(_ index: Int) -> String? { values[index].textColumn }
 }
 
 enum SQLiteRows {
