@@ -3,6 +3,9 @@
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 /// Non-variadic wrapper of rd_kafka_producev (Swift cannot call variadic C functions).
 /// The payload and key are copied. `headers` may be NULL; on success librdkafka owns it,
@@ -30,6 +33,29 @@ static inline void clientele_mock_push_request_errors(
     rd_kafka_mock_cluster_t *mcluster, int16_t api_key, size_t count,
     const rd_kafka_resp_err_t *errors) {
     rd_kafka_mock_push_request_errors_array(mcluster, api_key, count, errors);
+}
+
+/// Turns Nagle's algorithm off on this process's listening TCP sockets bound to one of `ports`
+/// (network byte order is handled here; ports as numbers). Linux copies the option into every
+/// connection accepted afterwards. librdkafka's mock cluster leaves it on: a response written while
+/// the previous one is unacknowledged then waits for the client's delayed ACK (about 40 ms).
+/// Returns how many listening sockets were changed.
+static inline int clientele_disable_nagle_on_listeners(const int *ports, int port_count) {
+    int changed = 0;
+    for (int fd = 0; fd < 4096; fd++) {
+        int listening = 0;
+        socklen_t length = sizeof(listening);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || !listening) continue;
+        struct sockaddr_in address;
+        socklen_t address_length = sizeof(address);
+        if (getsockname(fd, (struct sockaddr *)&address, &address_length) != 0 || address.sin_family != AF_INET) continue;
+        for (int i = 0; i < port_count; i++) {
+            if (ntohs(address.sin_port) != ports[i]) continue;
+            int on = 1;
+            if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0) changed++;
+        }
+    }
+    return changed;
 }
 
 #endif

@@ -37,6 +37,23 @@ public final class MockKafkaCluster: @unchecked Sendable {
         self.context = context
         self.brokerCount = brokerCount
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+        Self.disableNagle(listeningOn: bootstrapServers, logger: logger)
+    }
+
+    /// The mock brokers write each response as soon as it is ready, with Nagle's algorithm on:
+    /// a client that sends several requests at once (librdkafka's producer sends one per partition)
+    /// got the second response only after its delayed ACK of the first — about 40 ms. Measured on
+    /// a 3-broker cluster, 100 keyed messages to 16 partitions: 48 ms from produce to the last
+    /// delivery report, 5.5 ms to one partition. Set before any client connects, the option is
+    /// inherited by every accepted connection.
+    private static func disableNagle(listeningOn bootstrapServers: String, logger: Logger) {
+        let ports = bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Int32($0) } }
+        let changed = ports.withUnsafeBufferPointer { clientele_disable_nagle_on_listeners($0.baseAddress, Int32($0.count)) }
+        if changed < ports.count {
+            logger.warning("the embedded broker's listening sockets keep Nagle's algorithm on: responses may wait ~40 ms", metadata: [
+                "found": "\(changed)", "brokers": "\(ports.count)",
+            ])
+        }
     }
 
     deinit { shutdown() }

@@ -118,15 +118,22 @@ public final class OutboxRelay: Service, Sendable {
     public func drain() async throws {
         while true {
             guard try await holdLease() else { return }
+            let started = ContinuousClock.now
             let pending = try await StoreErrors.counting { try await store.pendingOutbox(limit: batchSize) }
             if pending.isEmpty { return }
+            let read = ContinuousClock.now
             try await producer.send(pending.map { row in
                 OutgoingMessage(
                     topic: topics.resolve(row.topic), key: Array(row.key.utf8), value: row.payload,
                     headers: [KafkaHeader(name: messageIdHeader, text: row.messageId)])
             })
+            let sent = ContinuousClock.now
             try await StoreErrors.counting { try await store.markPublished(pending.map(\.id)) }
             published.increment(by: pending.count)
+            logger.debug("outbox published", metadata: [
+                "messages": "\(pending.count)", "readMs": "\((read - started) / .milliseconds(1))",
+                "sendMs": "\((sent - read) / .milliseconds(1))", "markMs": "\((ContinuousClock.now - sent) / .milliseconds(1))",
+            ])
             if pending.count < batchSize { return }
         }
     }
