@@ -158,6 +158,7 @@ struct BenchCommand: AsyncParsableCommand {
         let producingSince = ContinuousClock.now
         var next = ContinuousClock.now
         var tickNumber = 0
+        var sends: [Task<Void, any Error>] = []
         while produced < total {
             let count = min(perTick, total - produced)
             var batch: [OutgoingMessage] = []
@@ -189,13 +190,16 @@ struct BenchCommand: AsyncParsableCommand {
             sentAt.withLock { map in for id in ids { map[id] = now } }
             let wallNow = Int64(Date().timeIntervalSince1970 * 1000)
             sentAtWall.withLock { map in for id in ids { map[id] = wallNow } }
-            try await producer.send(batch)
+            // Handed to the producer without waiting for its delivery reports, so that a slow
+            // acknowledgement does not slow the pace; every send is awaited after the last tick.
+            sends.append(Task { [producer, batch] in try await producer.send(batch) })
             produced += count
             next = next.advanced(by: tick)
             try await Task.sleep(until: next, clock: .continuous)
         }
         // What was reached, not what was asked: a producer slower than its ticks lowers the rate.
         let achievedRate = Double(total) / max(0.001, (ContinuousClock.now - producingSince) / .seconds(1))
+        for send in sends { try await send.value }
         let waitDeadline = ContinuousClock.now.advanced(by: .seconds(60))
         while latencies.withLock({ $0.count }) < total, ContinuousClock.now < waitDeadline {
             try await Task.sleep(for: .milliseconds(100))

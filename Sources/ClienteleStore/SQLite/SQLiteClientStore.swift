@@ -26,7 +26,7 @@ public final class SQLiteClientStore: ClientStore {
     public init(path: String, options: DatabaseURL.SQLiteOptions = .init(), busyTimeout: Double = 30,
                 key source: DeploymentKeySource = .besideStore) throws {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(busyTimeout)
+        configuration.busyMode = SQLiteBusyWait.mode(timeout: busyTimeout)
         let synchronous = options.synchronous == "normal" ? "NORMAL" : "FULL"
         configuration.prepareDatabase { db in
             // 2 KiB pages for a new file (an existing one keeps its size): most writes land on
@@ -49,7 +49,7 @@ public final class SQLiteClientStore: ClientStore {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 262144")
         }
         var checkpointing = Configuration()
-        checkpointing.busyMode = .timeout(busyTimeout)
+        checkpointing.busyMode = SQLiteBusyWait.mode(timeout: busyTimeout)
         checkpointing.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         do {
             (pool, checkpointer, hasLegacyEventRecords) = try Self.open(
