@@ -25,7 +25,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "Purchases for the throughput phase.") var events = 200_000
     @Option(help: "Distinct clients in the throughput phase.") var clients = 20_000
-    @Option(help: "Purchases per second in the latency phase.") var rate = 5_000
+    @Option(help: "Purchases per second in the latency phase.") var rate = 10_000
     @Option(name: .customLong("contact-rate"), help: "Contacts per second in the latency phase.") var contactRate = 1_000
     @Option(name: .customLong("latency-seconds"), help: "Duration of the latency phase.") var latencySeconds = 10
     @Option(help: "Partitions per topic.") var partitions = 16
