@@ -37,7 +37,7 @@ public final class MockKafkaCluster: @unchecked Sendable {
         self.context = context
         self.brokerCount = brokerCount
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
-        Self.disableNagle(listeningOn: bootstrapServers, logger: logger)
+        Self.disableNagle(listeningOn: bootstrapServers, allUp: true, logger: logger)
     }
 
     /// The mock brokers write each response as soon as it is ready, with Nagle's algorithm on:
@@ -46,10 +46,11 @@ public final class MockKafkaCluster: @unchecked Sendable {
     /// a 3-broker cluster, 100 keyed messages to 16 partitions: 48 ms from produce to the last
     /// delivery report, 5.5 ms to one partition. Set before any client connects, the option is
     /// inherited by every accepted connection.
-    private static func disableNagle(listeningOn bootstrapServers: String, logger: Logger) {
+    private static func disableNagle(listeningOn bootstrapServers: String, allUp: Bool, logger: Logger) {
         let ports = bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Int32($0) } }
         let changed = ports.withUnsafeBufferPointer { clientele_disable_nagle_on_listeners($0.baseAddress, Int32($0.count)) }
-        if changed < ports.count {
+        // (A broker taken down has no listening socket: fewer than all may be found then.)
+        if allUp ? changed < ports.count : changed == 0 {
             logger.warning("the embedded broker's listening sockets keep Nagle's algorithm on: responses may wait ~40 ms", metadata: [
                 "found": "\(changed)", "brokers": "\(ports.count)",
             ])
@@ -72,6 +73,8 @@ public final class MockKafkaCluster: @unchecked Sendable {
     /// Brings a broker taken down back up.
     public func setBrokerUp(_ brokerId: Int32) throws(KafkaError) {
         try check(rd_kafka_mock_broker_set_up(cluster, brokerId), "set broker \(brokerId) up")
+        // The broker listens on a new socket (its port kept): turn Nagle's algorithm off there too.
+        Self.disableNagle(listeningOn: bootstrapServers, allUp: false, logger: context.logger)
     }
 
     /// Delays every response of a broker by `milliseconds`.
