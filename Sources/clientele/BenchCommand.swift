@@ -116,13 +116,7 @@ struct BenchCommand: AsyncParsableCommand {
         // Phase 2: paced live first purchases (and contacts), latency to the welcome task.
         let total = rate * latencySeconds
         print("▶ phase 2: \(total) live first purchases at \(rate)/s, \(contactRate) contacts/s; latency to the welcome_new_client task")
-        let sentAt = Mutex<[String: ContinuousClock.Instant]>([:])
-        // Wall-clock send times, to split each latency at the output message's timestamp (taken
-        // by the relay's producer when it published): until published, then until read.
-        let sentAtWall = Mutex<[String: Int64]>([:])
-        let untilPublished = Mutex<[Double]>([])
-        let latencies = Mutex<[Double]>([])
-        let statusLatencies = Mutex<[Double]>([])
+        let records = LatencyRecords()
         let statusTopic = stack.topics.resolve(TopicNames.clientStatus)
         let outputConsumer = try KafkaConsumer(
             configuration: stack.consumerConfiguration, groupId: "bench-\(UUID().uuidString)",
@@ -130,22 +124,22 @@ struct BenchCommand: AsyncParsableCommand {
         // Join the group and skip phase 1's output before measuring.
         try await skipExisting(outputConsumer)
         let reader = Task {
-            while latencies.withLock({ $0.count }) < total {
+            while records.latencies.withLock({ $0.count }) < total {
                 let batch = try await outputConsumer.poll(maxMessages: 5000, maxWait: .milliseconds(100))
                 let now = ContinuousClock.now
                 for message in batch {
                     guard let value = message.value, case .object(let object)? = try? JSONParser.parse(value),
                           case .string(let cause)? = object["causedBy"], cause.hasPrefix("lat-"),
-                          let sent = sentAt.withLock({ $0[cause] })
+                          let sent = records.sentAt.withLock({ $0[cause] })
                     else { continue }
                     let milliseconds = (now - sent) / .milliseconds(1)
                     if message.topic == statusTopic {
-                        statusLatencies.withLock { $0.append(milliseconds) }
-                        if let published = message.timestampMilliseconds, let wall = sentAtWall.withLock({ $0[cause] }) {
-                            untilPublished.withLock { $0.append(Double(published - wall)) }
+                        records.statusLatencies.withLock { $0.append(milliseconds) }
+                        if let published = message.timestampMilliseconds, let wall = records.sentAtWall.withLock({ $0[cause] }) {
+                            records.untilPublished.withLock { $0.append(Double(published - wall)) }
                         }
                     } else {
-                        latencies.withLock { $0.append(milliseconds) }
+                        records.latencies.withLock { $0.append(milliseconds) }
                     }
                 }
             }
@@ -165,9 +159,9 @@ struct BenchCommand: AsyncParsableCommand {
         let sender = Task { [producer] in
             for await (batch, ids) in tickStream {
                 let now = ContinuousClock.now
-                sentAt.withLock { map in for id in ids { map[id] = now } }
+                records.sentAt.withLock { map in for id in ids { map[id] = now } }
                 let wallNow = Int64(Date().timeIntervalSince1970 * 1000)
-                sentAtWall.withLock { map in for id in ids { map[id] = wallNow } }
+                records.sentAtWall.withLock { map in for id in ids { map[id] = wallNow } }
                 try await producer.send(batch)
             }
         }
@@ -208,13 +202,13 @@ struct BenchCommand: AsyncParsableCommand {
         // What was reached, not what was asked: until the last delivery report.
         let achievedRate = Double(total) / max(0.001, (ContinuousClock.now - producingSince) / .seconds(1))
         let waitDeadline = ContinuousClock.now.advanced(by: .seconds(60))
-        while latencies.withLock({ $0.count }) < total, ContinuousClock.now < waitDeadline {
+        while records.latencies.withLock({ $0.count }) < total, ContinuousClock.now < waitDeadline {
             try await Task.sleep(for: .milliseconds(100))
         }
         reader.cancel()
-        let measured = latencies.withLock { $0.sorted() }
-        let measuredStatus = statusLatencies.withLock { $0.sorted() }
-        let measuredPublished = untilPublished.withLock { $0.sorted() }
+        let measured = records.latencies.withLock { $0.sorted() }
+        let measuredStatus = records.statusLatencies.withLock { $0.sorted() }
+        let measuredPublished = records.untilPublished.withLock { $0.sorted() }
         let peak = stack.workerPeakMemory()
         // Where the CPU went over the whole run (both phases), before the workers stop.
         let workerNames = ["purchase-worker"] + (1..<replicas).map { "purchase-worker-\($0 + 1)" }
@@ -284,4 +278,17 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// What the latency phase's sender and reader share.
+private final class LatencyRecords: Sendable {
+    /// When each purchase was sent, by its event id.
+    let sentAt = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// The same on the wall clock, to split each latency at the output message's timestamp (taken
+    /// by the relay's producer when it published): until published, then until read.
+    let sentAtWall = Mutex<[String: Int64]>([:])
+    let untilPublished = Mutex<[Double]>([])
+    /// Purchase → `welcome_new_client` task, and purchase → `client-status` event, in milliseconds.
+    let latencies = Mutex<[Double]>([])
+    let statusLatencies = Mutex<[Double]>([])
 }
