@@ -40,6 +40,20 @@ public final class MockKafkaCluster: @unchecked Sendable {
         Self.disableNagle(listeningOn: bootstrapServers, allUp: true, logger: logger)
     }
 
+    /// The brokers' side of the connections clients have open to them, by whether Nagle's
+    /// algorithm is off on it (a diagnostic: every one should be).
+    public func brokerConnections() -> (noDelay: Int, nagle: Int) {
+        let ports = Self.ports(of: bootstrapServers)
+        var noDelay: Int32 = 0
+        var nagle: Int32 = 0
+        ports.withUnsafeBufferPointer { clientele_count_broker_connections($0.baseAddress, Int32($0.count), &noDelay, &nagle) }
+        return (Int(noDelay), Int(nagle))
+    }
+
+    private static func ports(of bootstrapServers: String) -> [Int32] {
+        bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Int32($0) } }
+    }
+
     /// The mock brokers write each response as soon as it is ready, with Nagle's algorithm on:
     /// a client that sends several requests at once (librdkafka's producer sends one per partition)
     /// got the second response only after its delayed ACK of the first — about 40 ms. Measured on
@@ -47,7 +61,7 @@ public final class MockKafkaCluster: @unchecked Sendable {
     /// delivery report, 5.5 ms to one partition. Set before any client connects, the option is
     /// inherited by every accepted connection.
     private static func disableNagle(listeningOn bootstrapServers: String, allUp: Bool, logger: Logger) {
-        let ports = bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Int32($0) } }
+        let ports = ports(of: bootstrapServers)
         let changed = ports.withUnsafeBufferPointer { clientele_disable_nagle_on_listeners($0.baseAddress, Int32($0.count)) }
         // (A broker taken down has no listening socket: fewer than all may be found then.)
         if allUp ? changed < ports.count : changed == 0 {

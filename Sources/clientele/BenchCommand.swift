@@ -128,10 +128,12 @@ struct BenchCommand: AsyncParsableCommand {
                 let batch = try await outputConsumer.poll(maxMessages: 5000, maxWait: .milliseconds(100))
                 let now = ContinuousClock.now
                 for message in batch {
-                    guard let value = message.value, case .object(let object)? = try? JSONParser.parse(value),
-                          case .string(let cause)? = object["causedBy"], cause.hasPrefix("lat-"),
-                          let sent = records.sentAt.withLock({ $0[cause] })
-                    else { continue }
+                    // Found by key, not by parsing each payload (the reader shares the cores it
+                    // measures): a latency client `L<n>` makes one purchase `lat-<n>`, hence one
+                    // client-status event and one welcome task, both keyed by the client.
+                    guard let key = message.key, key.first == UInt8(ascii: "L") else { continue }
+                    let cause = "lat-" + String(decoding: key.dropFirst(), as: UTF8.self)
+                    guard let sent = records.sentAt.withLock({ $0[cause] }) else { continue }
                     let milliseconds = (now - sent) / .milliseconds(1)
                     if message.topic == statusTopic {
                         records.statusLatencies.withLock { $0.append(milliseconds) }

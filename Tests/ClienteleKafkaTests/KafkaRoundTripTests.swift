@@ -27,6 +27,25 @@ struct KafkaRoundTripTests {
         }
     }
 
+    @Test("the brokers answer every connection with Nagle's algorithm off, also after a broker was down")
+    func brokersDisableNagle() async throws {
+        let fixture = try KafkaFixture(partitions: 16)
+        let producer = try fixture.producer()
+        // Keyed over 16 partitions on 3 brokers: several requests in flight per connection.
+        try await producer.send(fixture.messages(200, keys: 64))
+        let before = fixture.cluster.brokerConnections()
+        #expect(before.noDelay >= 3, "\(before)")
+        #expect(before.nagle == 0, "\(before)")
+        try fixture.cluster.setBrokerDown(2)
+        try fixture.cluster.setBrokerUp(2)
+        // Reconnected to the broker brought back up (the send waits for its partitions' leader).
+        try await producer.send(fixture.messages(200, keys: 64))
+        let after = fixture.cluster.brokerConnections()
+        #expect(after.noDelay >= 3, "\(after)")
+        #expect(after.nagle == 0, "\(after)")
+        await producer.close()
+    }
+
     @Test("a tombstone is delivered as a message with no value")
     func tombstone() async throws {
         let fixture = try KafkaFixture(partitions: 1)
