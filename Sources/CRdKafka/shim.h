@@ -51,15 +51,15 @@ static inline void clientele_for_each_fd(void (*body)(int fd, void *context), vo
     closedir(directory);
 }
 
-/// The local IPv4 port of socket `fd` if it is one of `ports`, and whether it listens; else 0.
-static inline int clientele_broker_port(int fd, const int *ports, int port_count, int *listening) {
+/// Whether socket `fd` is bound to one of `ports` on IPv4, and (in `listening`) whether it listens.
+static inline int clientele_is_broker_socket(int fd, const int *ports, int port_count, int *listening) {
     socklen_t length = sizeof(*listening);
     if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, listening, &length) != 0) return 0;
     struct sockaddr_in address;
     socklen_t address_length = sizeof(address);
     if (getsockname(fd, (struct sockaddr *)&address, &address_length) != 0 || address.sin_family != AF_INET) return 0;
     for (int i = 0; i < port_count; i++) {
-        if (ntohs(address.sin_port) == ports[i]) return ports[i];
+        if (ntohs(address.sin_port) == ports[i]) return 1;
     }
     return 0;
 }
@@ -75,7 +75,7 @@ struct clientele_broker_scan {
 static inline void clientele_disable_nagle_if_listener(int fd, void *context) {
     struct clientele_broker_scan *scan = context;
     int listening = 0;
-    if (!clientele_broker_port(fd, scan->ports, scan->port_count, &listening) || !listening) return;
+    if (!clientele_is_broker_socket(fd, scan->ports, scan->port_count, &listening) || !listening) return;
     int on = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0) scan->changed++;
 }
@@ -83,7 +83,7 @@ static inline void clientele_disable_nagle_if_listener(int fd, void *context) {
 static inline void clientele_count_if_connection(int fd, void *context) {
     struct clientele_broker_scan *scan = context;
     int listening = 0;
-    if (!clientele_broker_port(fd, scan->ports, scan->port_count, &listening) || listening) return;
+    if (!clientele_is_broker_socket(fd, scan->ports, scan->port_count, &listening) || listening) return;
     int value = 0;
     socklen_t length = sizeof(value);
     if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &length) != 0) return;

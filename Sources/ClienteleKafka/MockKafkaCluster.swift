@@ -17,6 +17,8 @@ public final class MockKafkaCluster: @unchecked Sendable {
     public let bootstrapServers: String
     /// Number of brokers (ids 1...brokerCount).
     public let brokerCount: Int
+    /// The brokers' loopback ports (a broker brought back up keeps its port).
+    private let ports: [Int32]
 
     /// Starts a cluster of `brokerCount` brokers on loopback ports chosen by the OS.
     public init(brokerCount: Int = 3, logger: Logger = Logger(label: "clientele.kafka.mock")) throws(KafkaError) {
@@ -37,21 +39,17 @@ public final class MockKafkaCluster: @unchecked Sendable {
         self.context = context
         self.brokerCount = brokerCount
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
-        Self.disableNagle(listeningOn: bootstrapServers, allUp: true, logger: logger)
+        ports = bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Int32($0) } }
+        disableNagle(allUp: true)
     }
 
     /// The brokers' side of the connections clients have open to them, by whether Nagle's
     /// algorithm is off on it (a diagnostic: every one should be).
     public func brokerConnections() -> (noDelay: Int, nagle: Int) {
-        let ports = Self.ports(of: bootstrapServers)
         var noDelay: Int32 = 0
         var nagle: Int32 = 0
         ports.withUnsafeBufferPointer { clientele_count_broker_connections($0.baseAddress, Int32($0.count), &noDelay, &nagle) }
         return (Int(noDelay), Int(nagle))
-    }
-
-    private static func ports(of bootstrapServers: String) -> [Int32] {
-        bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Int32($0) } }
     }
 
     /// The mock brokers write each response as soon as it is ready, with Nagle's algorithm on:
@@ -60,12 +58,11 @@ public final class MockKafkaCluster: @unchecked Sendable {
     /// a 3-broker cluster, 100 keyed messages to 16 partitions: 48 ms from produce to the last
     /// delivery report, 5.5 ms to one partition. Set before any client connects, the option is
     /// inherited by every accepted connection.
-    private static func disableNagle(listeningOn bootstrapServers: String, allUp: Bool, logger: Logger) {
-        let ports = ports(of: bootstrapServers)
+    private func disableNagle(allUp: Bool) {
         let changed = ports.withUnsafeBufferPointer { clientele_disable_nagle_on_listeners($0.baseAddress, Int32($0.count)) }
         // (A broker taken down has no listening socket: fewer than all may be found then.)
         if allUp ? changed < ports.count : changed == 0 {
-            logger.warning("the embedded broker's listening sockets keep Nagle's algorithm on: responses may wait ~40 ms", metadata: [
+            context.logger.warning("the embedded broker's listening sockets keep Nagle's algorithm on: responses may wait ~40 ms", metadata: [
                 "found": "\(changed)", "brokers": "\(ports.count)",
             ])
         }
@@ -88,7 +85,7 @@ public final class MockKafkaCluster: @unchecked Sendable {
     public func setBrokerUp(_ brokerId: Int32) throws(KafkaError) {
         try check(rd_kafka_mock_broker_set_up(cluster, brokerId), "set broker \(brokerId) up")
         // The broker listens on a new socket (its port kept): turn Nagle's algorithm off there too.
-        Self.disableNagle(listeningOn: bootstrapServers, allUp: false, logger: context.logger)
+        disableNagle(allUp: false)
     }
 
     /// Delays every response of a broker by `milliseconds`.

@@ -275,7 +275,7 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             "waiting": "\(outcome.held)", "released": "\(outcome.released)",
             "writeMs": "\((ContinuousClock.now - started) / .milliseconds(1))",
             // By the Kafka timestamps: how long the oldest message had been in the topic when polled.
-            "oldestMessageAgeMs": "\(batch.polledAtWall.millisecondsSinceEpoch - (batch.messages.compactMap(\.timestampMilliseconds).min() ?? batch.polledAtWall.millisecondsSinceEpoch))",
+            "oldestMessageAgeMs": "\(batch.polledAtWall.millisecondsSinceEpoch - (batch.messages.lazy.compactMap(\.timestampMilliseconds).min() ?? batch.polledAtWall.millisecondsSinceEpoch))",
             "sincePollMs": "\((ContinuousClock.now - batch.polledAt) / .milliseconds(1))",
         ])
         return outcome
