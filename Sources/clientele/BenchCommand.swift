@@ -134,11 +134,11 @@ struct BenchCommand: AsyncParsableCommand {
                     guard let key = message.key, key.first == UInt8(ascii: "L") else { continue }
                     let cause = "lat-" + String(decoding: key.dropFirst(), as: UTF8.self)
                     guard let sent = records.sentAt.withLock({ $0[cause] }) else { continue }
-                    let milliseconds = (now - sent) / .milliseconds(1)
+                    let milliseconds = (now - sent.instant) / .milliseconds(1)
                     if message.topic == statusTopic {
                         records.statusLatencies.withLock { $0.append(milliseconds) }
-                        if let published = message.timestampMilliseconds, let wall = records.sentAtWall.withLock({ $0[cause] }) {
-                            records.untilPublished.withLock { $0.append(Double(published - wall)) }
+                        if let published = message.timestampMilliseconds {
+                            records.untilPublished.withLock { $0.append(Double(published - sent.wallMilliseconds)) }
                         }
                     } else {
                         records.latencies.withLock { $0.append(milliseconds) }
@@ -160,10 +160,8 @@ struct BenchCommand: AsyncParsableCommand {
         let (tickStream, ticks) = AsyncStream.makeStream(of: ([OutgoingMessage], [String]).self)
         let sender = Task { [producer] in
             for await (batch, ids) in tickStream {
-                let now = ContinuousClock.now
-                records.sentAt.withLock { map in for id in ids { map[id] = now } }
-                let wallNow = Int64(Date().timeIntervalSince1970 * 1000)
-                records.sentAtWall.withLock { map in for id in ids { map[id] = wallNow } }
+                let sent = LatencyRecords.Sent(instant: .now, wallMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+                records.sentAt.withLock { map in for id in ids { map[id] = sent } }
                 try await producer.send(batch)
             }
         }
@@ -284,11 +282,16 @@ struct BenchCommand: AsyncParsableCommand {
 
 /// What the latency phase's sender and reader share.
 private final class LatencyRecords: Sendable {
+    /// When a purchase was sent: on the continuous clock for its latency, and on the wall clock to
+    /// split it at the output message's timestamp (taken by the relay's producer when it
+    /// published): until published, then until read.
+    struct Sent: Sendable {
+        var instant: ContinuousClock.Instant
+        var wallMilliseconds: Int64
+    }
+
     /// When each purchase was sent, by its event id.
-    let sentAt = Mutex<[String: ContinuousClock.Instant]>([:])
-    /// The same on the wall clock, to split each latency at the output message's timestamp (taken
-    /// by the relay's producer when it published): until published, then until read.
-    let sentAtWall = Mutex<[String: Int64]>([:])
+    let sentAt = Mutex<[String: Sent]>([:])
     let untilPublished = Mutex<[Double]>([])
     /// Purchase → `welcome_new_client` task, and purchase → `client-status` event, in milliseconds.
     let latencies = Mutex<[Double]>([])
