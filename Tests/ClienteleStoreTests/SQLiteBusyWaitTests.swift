@@ -67,33 +67,45 @@ struct SQLiteBusyWaitTests {
         }
     }
 
-    @Test("a batch waits for a lock held shorter than the busy timeout and is applied")
-    func waitsForTheLock() async throws {
+    /// Runs `body` with a store on a fresh file (waiting up to `busyTimeout` for the write lock)
+    /// whose write lock another connection holds.
+    private func withLockedStore(
+        busyTimeout: Double, _ body: (SQLiteClientStore, LockHolder) async throws -> Void
+    ) async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
-        let store = try SQLiteClientStore(path: database.path, busyTimeout: 20, key: .key(database.key))
-        let holder = try await LockHolder(database.path)
-        holder.release(after: 0.3)
-        let outcome = try await store.apply([purchase("p1", client: "A", day: 0)], rules: clientRules)
+        let store = try SQLiteClientStore(path: database.path, busyTimeout: busyTimeout, key: .key(database.key))
+        try await body(store, try await LockHolder(database.path))
+    }
+
+    private let firstPurchase = [purchase("p1", client: "A", day: 0)]
+
+    /// Applies the first purchase and checks it counted once.
+    private func expectApplied(_ store: SQLiteClientStore) async throws {
+        let outcome = try await store.apply(firstPurchase, rules: clientRules)
         #expect(outcome.accepted == 1)
         #expect(try await store.client(id: "A", recent: 1)?.state.purchaseCount == 1)
     }
 
+    @Test("a batch waits for a lock held shorter than the busy timeout and is applied")
+    func waitsForTheLock() async throws {
+        try await withLockedStore(busyTimeout: 20) { store, holder in
+            holder.release(after: 0.3)
+            try await expectApplied(store)
+        }
+    }
+
     @Test("a lock held past the busy timeout fails the batch as busy; retried, it applies in full")
     func failsPastTheTimeout() async throws {
-        let database = try TemporaryDatabase()
-        defer { database.remove() }
-        let store = try SQLiteClientStore(path: database.path, busyTimeout: 0.05, key: .key(database.key))
-        let holder = try await LockHolder(database.path)
-        do {
-            _ = try await store.apply([purchase("p1", client: "A", day: 0)], rules: clientRules)
-            Issue.record("the batch was applied while another connection held the write lock")
-        } catch {
-            #expect((error as? DatabaseError)?.resultCode == .SQLITE_BUSY, "\(error)")
+        try await withLockedStore(busyTimeout: 0.05) { store, holder in
+            do {
+                _ = try await store.apply(firstPurchase, rules: clientRules)
+                Issue.record("the batch was applied while another connection held the write lock")
+            } catch {
+                #expect((error as? DatabaseError)?.resultCode == .SQLITE_BUSY, "\(error)")
+            }
+            await holder.releaseNow()
+            try await expectApplied(store)
         }
-        await holder.releaseNow()
-        let outcome = try await store.apply([purchase("p1", client: "A", day: 0)], rules: clientRules)
-        #expect(outcome.accepted == 1)
-        #expect(try await store.client(id: "A", recent: 1)?.state.purchaseCount == 1)
     }
 }
