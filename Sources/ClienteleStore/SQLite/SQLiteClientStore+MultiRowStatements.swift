@@ -6,9 +6,9 @@ import GRDB
 extension SQLiteClientStore {
     /// Writes `rows` with multi-row statements of ``rowsPerStatement`` rows:
     /// `PREFIX VALUES (…),(…) SUFFIX`, each row's `columns` values bound by `bind`, in order.
-    static func insertRows<Item>(
-        _ rows: [Item], _ prefix: String, columns: Int, suffix: String = "", in db: Database,
-        bind: (Item, inout SQLiteBindings) -> Void
+    static func insertRows<Rows: Collection>(
+        _ rows: Rows, _ prefix: String, columns: Int, suffix: String = "", in db: Database,
+        bind: (Rows.Element, inout SQLiteBindings) -> Void
     ) throws {
         try forEachStatement(rows, prefix, columns: columns, suffix: suffix, in: db, bind: bind) { statement in
             try statement.execute()
@@ -41,9 +41,9 @@ extension SQLiteClientStore {
         return returned
     }
 
-    static func forEachStatement<Item>(
-        _ rows: [Item], _ prefix: String, columns: Int, suffix: String, in db: Database,
-        bind: (Item, inout SQLiteBindings) -> Void, run: (Statement) throws -> Void
+    static func forEachStatement<Rows: Collection>(
+        _ rows: Rows, _ prefix: String, columns: Int, suffix: String, in db: Database,
+        bind: (Rows.Element, inout SQLiteBindings) -> Void, run: (Statement) throws -> Void
     ) throws {
         try forEachChunk(of: rows) { chunk in
             let statement = try db.cachedStatement(sql: insertSQL(prefix, columns: columns, rows: chunk.count, suffix: suffix))
@@ -64,13 +64,16 @@ extension SQLiteClientStore {
     /// cache; with one shape per row count, nearly every batch prepared its statements anew
     /// (measured: SQLite's parser took 13% of the store benchmark's instructions), and the cache
     /// kept every shape it had seen.
-    static func forEachChunk<T>(of items: [T], _ body: (ArraySlice<T>) throws -> Void) throws {
-        var start = 0
+    static func forEachChunk<Items: Collection>(of items: Items, _ body: (Items.SubSequence) throws -> Void) throws {
+        var start = items.startIndex
+        var left = items.count
         var size = rowsPerStatement
-        while start < items.count {
-            while size > items.count - start { size /= 2 }
-            try body(items[start..<(start + size)])
-            start += size
+        while left > 0 {
+            while size > left { size /= 2 }
+            let end = items.index(start, offsetBy: size)
+            try body(items[start..<end])
+            start = end
+            left -= size
         }
     }
 

@@ -290,12 +290,14 @@ public final class SQLiteClientStore: ClientStore {
         let rows = EffectRows(reduction.effects)
         try recordPurchaseDays(rows, in: db)
         try recordConversions(rows, in: db)
-        try upsert(Array(reduction.clients.values), in: db)
+        try upsert(reduction.clients.values, in: db)
         try write(rows, in: db, outcome: &outcome)
         return outcome
     }
 
-    private static func upsert(_ states: [ClientState], in db: Database) throws {
+    /// Writes `states` straight from the reduction's map (a copy into an array would hold a
+    /// second copy of every client state of the batch).
+    private static func upsert(_ states: some Collection<ClientState>, in db: Database) throws {
         try insertRows(states, ClientRows.insertPrefix, columns: ClientRows.columnCount, suffix: ClientRows.upsertSuffix, in: db) {
             ClientRows.write($0, to: &$1)
         }
@@ -375,8 +377,10 @@ public final class SQLiteClientStore: ClientStore {
                 row.text(suppressed.because)
             }, outcome: &outcome)
         let writtenAt = Int64(Date().timeIntervalSince1970 * 1000)
-        try insertRows(rows.outbox(newTaskIds: newTaskIds, outcome: &outcome),
-                       "INSERT INTO outbox (topic, message_key, payload, message_id, written_at)", columns: 5, in: db) { message, row in
+        // Each payload is built when it is bound (SQLite copies it) and freed right after.
+        try insertRows(rows.queued(newTaskIds: newTaskIds, outcome: &outcome),
+                       "INSERT INTO outbox (topic, message_key, payload, message_id, written_at)", columns: 5, in: db) { position, row in
+            let message = rows.message(of: position)
             row.text(message.topic)
             row.text(message.key)
             row.blob(message.payload)
