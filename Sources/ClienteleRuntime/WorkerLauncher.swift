@@ -12,6 +12,14 @@ public enum WorkerLauncher {
     /// Exit status for a configuration that cannot be used (sysexits' EX_CONFIG).
     public static let configurationErrorExitCode: Int32 = 78
 
+    /// Sets up the process's memory allocator (see ``MemoryTuning``). Call it first in a worker's
+    /// `main.swift`, before its first `await`: a thread that has allocated once keeps the malloc
+    /// arena it got, so a limit set from async code (already on a thread of the concurrency pool)
+    /// leaves that thread an arena of its own.
+    public static func prepareProcess() {
+        MemoryTuning.configureAllocator()
+    }
+
     /// Runs an event worker until SIGTERM/SIGINT; exits the process with a clear message on bad configuration.
     public static func run<Handler: EventHandler>(
         workerName: String, defaultHTTPPort: Int, makeHandler: @escaping (WorkerConfiguration) -> Handler
@@ -27,7 +35,6 @@ public enum WorkerLauncher {
         workerName: String, defaultHTTPPort: Int,
         assemble: (WorkerConfiguration, Logger, WorkerOperations) throws -> any WorkerAssembly
     ) async {
-        MemoryTuning.limitArenas()
         let configuration: WorkerConfiguration
         do {
             configuration = try await WorkerConfiguration.load(workerName: workerName, defaultHTTPPort: defaultHTTPPort)
