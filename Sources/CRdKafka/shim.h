@@ -5,8 +5,8 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <dirent.h>
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 /// Non-variadic wrapper of rd_kafka_producev (Swift cannot call variadic C functions).

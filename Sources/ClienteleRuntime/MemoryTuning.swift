@@ -45,5 +45,4 @@ enum MemoryTuning {
 /// glibc's `int mallopt(int param, int value)`; `<malloc.h>` is not part of the Glibc module.
 @_silgen_name("mallopt")
 private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-
 #endif
