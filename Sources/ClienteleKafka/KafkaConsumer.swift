@@ -367,10 +367,19 @@ public final class KafkaConsumer: Sendable {
             let atEnd = Mutex<Set<TopicPartition>>([])
             let refusedRevokeCommits = Atomic<Int>(0)
             let rebalances = Atomic<Int>(0)
+            /// The group's protocol as last reported (librdkafka returns none once the consumer has
+            /// left its group, e.g. for the revocation while it closes); cooperative is the default.
+            let cooperativeProtocol = Atomic<Bool>(true)
 
             /// Runs inside rd_kafka_consumer_poll (on the consumer queue).
             func rebalance(rk: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
-                let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+                let cooperative: Bool
+                if let name = rd_kafka_rebalance_protocol(rk) {
+                    cooperative = String(cString: name) == "COOPERATIVE"
+                    cooperativeProtocol.store(cooperative, ordering: .relaxed)
+                } else {
+                    cooperative = cooperativeProtocol.load(ordering: .relaxed)
+                }
                 let changed = Self.partitions(of: partitions)
                 switch error {
                 case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
