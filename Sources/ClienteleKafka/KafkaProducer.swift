@@ -57,6 +57,22 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Learns where these topics' partitions are before the first message to them is produced.
+    ///
+    /// A producer learns of a topic when it is first given a message for it, and holds that message
+    /// until the topic's metadata arrives (hundreds of milliseconds): a caller that measures the
+    /// first messages' latency, or cannot afford that wait, asks first.
+    /// - Throws: ``KafkaError`` when the cluster does not answer within `timeout`.
+    public func prepare(topics: [String], timeout: Duration = .seconds(10)) async throws {
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        try await queue.perform { [client] () -> Result<Void, Error> in
+            for topic in topics {
+                if let error = client.learnTopic(topic, timeoutMilliseconds: milliseconds) { return .failure(error) }
+            }
+            return .success(())
+        }
+    }
+
     /// Waits until every message produced so far is delivered, or the timeout passes.
     public func flush(timeout: Duration = .seconds(10)) async throws {
         try await queue.perform { [client] in
@@ -132,8 +148,25 @@ public final class KafkaProducer: Sendable {
             }
         }
 
+        /// Topic handles kept for the producer's life, so that what was learned of them stays.
+        /// Only touched on the producer queue (``learnTopic`` and ``destroy``).
+        private var learnedTopics: [OpaquePointer] = []
+
+        /// Runs on the producer queue: takes a handle on `topic` and asks for its metadata.
+        func learnTopic(_ topic: String, timeoutMilliseconds: Int32) -> KafkaError? {
+            guard running.load(ordering: .acquiring) else { return KafkaError.closed }
+            guard let handle = rd_kafka_topic_new(rk, topic, nil) else { return KafkaError.configuration("cannot name topic '\(topic)'") }
+            learnedTopics.append(handle)
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            let error = rd_kafka_metadata(rk, 0, handle, &metadata, timeoutMilliseconds)
+            if let metadata { rd_kafka_metadata_destroy(metadata) }
+            return error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(error, context: "metadata for topic '\(topic)'")
+        }
+
         func destroy() {
             guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+            for handle in learnedTopics { rd_kafka_topic_destroy(handle) }
+            learnedTopics.removeAll()
             stopped.wait()
             rd_kafka_destroy(rk)
         }

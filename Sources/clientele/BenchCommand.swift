@@ -121,7 +121,10 @@ struct BenchCommand: AsyncParsableCommand {
         let outputConsumer = try KafkaConsumer(
             configuration: stack.consumerConfiguration, groupId: "bench-\(UUID().uuidString)",
             topics: [stack.topics.resolve(TopicNames.followUpTasks), statusTopic], logger: Logger(label: "bench"))
-        // Join the group and skip phase 1's output before measuring.
+        // Join the group and skip phase 1's output before measuring; and let the producer learn
+        // the contact topic, which phase 1 never produced to (its first contacts would otherwise
+        // wait for its metadata, and every purchase for them).
+        try await producer.prepare(topics: [topic, stack.topics.resolve(TopicNames.contacts)])
         try await skipExisting(outputConsumer)
         let reader = Task {
             while records.latencies.withLock({ $0.count }) < total {
@@ -137,6 +140,7 @@ struct BenchCommand: AsyncParsableCommand {
                     let milliseconds = (now - sent.instant) / .milliseconds(1)
                     if message.topic == statusTopic {
                         records.statusLatencies.withLock { $0.append(milliseconds) }
+                        records.statusBySecond.withLock { $0.append((sent.second, milliseconds)) }
                         if let published = message.timestampMilliseconds {
                             records.untilPublished.withLock { $0.append(Double(published - sent.wallMilliseconds)) }
                         }
@@ -160,7 +164,9 @@ struct BenchCommand: AsyncParsableCommand {
         let (tickStream, ticks) = AsyncStream.makeStream(of: ([OutgoingMessage], [String]).self)
         let sender = Task { [producer] in
             for await (batch, ids) in tickStream {
-                let sent = LatencyRecords.Sent(instant: .now, wallMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+                let now = ContinuousClock.now
+                let sent = LatencyRecords.Sent(instant: now, wallMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+                                               second: Int((now - producingSince) / .seconds(1)))
                 records.sentAt.withLock { map in for id in ids { map[id] = sent } }
                 try await producer.send(batch)
             }
@@ -246,6 +252,7 @@ struct BenchCommand: AsyncParsableCommand {
                      percentile(0.50, of: measuredStatus), percentile(0.90, of: measuredStatus), percentile(0.99, of: measuredStatus)))
         print(String(format: "    of which published   p50 %.0f ms, p90 %.0f ms, p99 %.0f ms  (send → the relay's publish, by the output message's timestamp; the rest is the reader's fetch)",
                      percentile(0.50, of: measuredPublished), percentile(0.90, of: measuredPublished), percentile(0.99, of: measuredPublished)))
+        print("      p99 by second      " + records.statusP99BySecond().map { String(format: "%.0f", $0) }.joined(separator: ", ") + " ms  (purchases sent in each second of the phase)")
         print("  worker peak memory     \(peak.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "unknown") (VmHWM\(replicas > 1 ? ", first replica" : ""))")
         print(String(format: "  CPU, whole run          purchase-worker%@ %.1f s, contact-worker %.1f s, this process (embedded broker, producer, readers) %.1f s",
                      replicas > 1 ? "s" : "", purchaseCPU, contactCPU, ownCPU))
@@ -265,18 +272,17 @@ struct BenchCommand: AsyncParsableCommand {
         return store
     }
 
+    /// Reads until every assigned partition is at its end. A quiet spell is no proof of that: after
+    /// 500 ms without a message the reader used to start measuring with part of phase 1's output
+    /// still ahead of it, and counted the time it took to read that as the first purchases' latency.
     private func skipExisting(_ consumer: KafkaConsumer) async throws {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
-        var quietSince: ContinuousClock.Instant?
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while ContinuousClock.now < deadline {
-            let batch = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(200))
-            if !consumer.assignment.isEmpty, batch.isEmpty {
-                if let since = quietSince, ContinuousClock.now - since > .milliseconds(500) { return }
-                quietSince = quietSince ?? .now
-            } else {
-                quietSince = nil
-            }
+            _ = try await consumer.poll(maxMessages: 10_000, maxWait: .milliseconds(200))
+            let assigned = Set(consumer.assignment)
+            if !assigned.isEmpty, assigned.isSubset(of: consumer.partitionsAtEnd) { return }
         }
+        throw ValidationError("the benchmark's reader did not reach the end of the output topics within 60 s")
     }
 }
 
@@ -288,6 +294,8 @@ private final class LatencyRecords: Sendable {
     struct Sent: Sendable {
         var instant: ContinuousClock.Instant
         var wallMilliseconds: Int64
+        /// Whole seconds since the phase began sending.
+        var second: Int
     }
 
     /// When each purchase was sent, by its event id.
@@ -296,4 +304,15 @@ private final class LatencyRecords: Sendable {
     /// Purchase → `welcome_new_client` task, and purchase → `client-status` event, in milliseconds.
     let latencies = Mutex<[Double]>([])
     let statusLatencies = Mutex<[Double]>([])
+    /// Purchase → `client-status` by the second of the phase in which the purchase was sent.
+    let statusBySecond = Mutex<[(second: Int, milliseconds: Double)]>([])
+
+    /// The p99 of purchase → `client-status` for each second of the phase, in order.
+    func statusP99BySecond() -> [Double] {
+        let bySecond = Dictionary(grouping: statusBySecond.withLock { $0 }, by: \.second)
+        return bySecond.keys.sorted().map { second in
+            let values = bySecond[second]!.map(\.milliseconds).sorted()
+            return values[min(values.count - 1, Int(Double(values.count) * 0.99))]
+        }
+    }
 }
