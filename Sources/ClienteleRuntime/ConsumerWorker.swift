@@ -102,6 +102,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         // on the consumer's own queue). A revocation during that fetch only means the new owner
         // re-reads our last batch, which the idempotency records make harmless.
         var batch = try await fetch()
+        // While idle, how soon to look again for the other stream's events waiting for this one.
+        var idlePace = PollPace(fastest: store.pollInterval, slowest: settings.batchWait)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             health?.loopTurned()
             tracker.reset(batch.reassigned)
@@ -109,8 +111,11 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
             tracker.observe(newest: batch.newestByPartition, reachedEnd: batch.reachedEnd, polledAt: batch.polledAtWall)
             guard !batch.messages.isEmpty else {
                 progress?.moved(batch.reachedEnd)
-                guard try await advanceWhileIdle(&tracker, polledAt: batch.polledAtWall) else { break }
-                batch = try await fetch()
+                guard let released = try await advanceWhileIdle(&tracker, polledAt: batch.polledAtWall) else { break }
+                // Idle: the other stream's events may be waiting for this one to pass their time,
+                // and only a look at the store tells: soon again while looks release some.
+                if released { idlePace.found() } else { idlePace.foundNothing() }
+                batch = try await fetch(waitingAtMost: settings.alignment.enabled ? idlePace.next : settings.batchWait)
                 continue
             }
             async let next = fetch()
@@ -145,9 +150,12 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
     /// While no message comes, declares the stream complete further when that can release the
     /// other stream's waiting events (or at least every second, so the churn-worker's frontier
     /// and the operator's view move). Returns false if shutdown came during a retry.
-    private func advanceWhileIdle(_ tracker: inout StreamTracker, polledAt: Timestamp) async throws -> Bool {
+    /// Records how far the idle stream is complete when that is worth a transaction (a second
+    /// passed, or it releases the other stream's waiting events). Returns whether it released any,
+    /// or nil if shutdown came while a failure was being retried.
+    private func advanceWhileIdle(_ tracker: inout StreamTracker, polledAt: Timestamp) async throws -> Bool? {
         let moved = tracker.advanced(tracker.completeBefore(now: polledAt))
-        guard !moved.isEmpty else { return true }
+        guard !moved.isEmpty else { return false }
         var worthWriting = tracker.lastWriteAt.map { polledAt.millisecondsSinceEpoch - $0.millisecondsSinceEpoch >= 1000 } ?? true
         if !worthWriting, settings.alignment.enabled {
             // Raising this stream's completeness releases the other stream's waiting events up to it.
@@ -158,16 +166,17 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
                 return EventTimeKey(occurredAt: oldest, stream: other, sequence: 0).isDue { $0 == other ? oldest : complete }
             }
         }
-        guard worthWriting else { return true }
-        guard var outcome = try await write(DecodedBatch(), completeBefore: moved) else { return false }
+        guard worthWriting else { return false }
+        guard var outcome = try await write(DecodedBatch(), completeBefore: moved) else { return nil }
         tracker.recordWritten(moved, at: polledAt)
-        if outcome.released > 0 { relay.wake() }
+        let released = outcome.released > 0
+        if released { relay.wake() }
         while outcome.moreDue, !Task.isShuttingDownGracefully {
-            guard let more = try await write(DecodedBatch(), completeBefore: moved) else { return false }
+            guard let more = try await write(DecodedBatch(), completeBefore: moved) else { return nil }
             outcome = more
             relay.wake()
         }
-        return true
+        return released
     }
 
     /// The workers rely on both input topics being keyed by `clientId` with the same partition
@@ -209,9 +218,9 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
         var polledAtWall = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
-    private func fetch() async throws -> DecodedBatch {
+    private func fetch(waitingAtMost wait: Duration? = nil) async throws -> DecodedBatch {
         var batch = DecodedBatch()
-        let polled = try await consumer.pollBatch(maxMessages: settings.batchSize, maxWait: settings.batchWait)
+        let polled = try await consumer.pollBatch(maxMessages: settings.batchSize, maxWait: wait ?? settings.batchWait)
         batch.messages = polled.messages
         batch.reachedEnd = Set(polled.reachedEnd.filter { $0.topic == inputTopic }.map(\.partition))
         batch.reassigned = Set(polled.reassigned.filter { $0.topic == inputTopic }.map(\.partition))

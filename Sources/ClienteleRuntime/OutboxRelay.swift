@@ -13,7 +13,8 @@ public let messageIdHeader = "clientele.message.id"
 /// Only the holder of the store's relay lease publishes, so messages of one client leave in the
 /// order they were written even when several workers share a store. Woken by ``wake()`` after each
 /// committed batch, and every `interval` in any case (so what another worker's transaction wrote —
-/// e.g. the other stream's events it applied — leaves within an interval); a relay without the
+/// e.g. the other stream's events it applied — leaves within an interval; while looks find rows,
+/// every ``ClientStore/pollInterval`` of the store if shorter: see ``PollPace``); a relay without the
 /// lease tries to take it at most every `leaseRetry`. On graceful shutdown it publishes what is
 /// left (giving up after `shutdownDrainLimit` if Kafka is unreachable: the rows stay for the next
 /// start) before returning.
@@ -24,7 +25,8 @@ public final class OutboxRelay: Service, Sendable {
     private let logger: Logger
     private let holder: String
     private let batchSize: Int
-    private let interval: Duration
+    /// How soon the next look for rows other processes wrote.
+    private let pace: Mutex<PollPace>
     private let shutdownDrainLimit: Duration
     private let signal: AsyncStream<Void>.Continuation
     private let signals: AsyncStream<Void>
@@ -48,7 +50,7 @@ public final class OutboxRelay: Service, Sendable {
         self.holder = holder
         self.logger = logger
         self.batchSize = batchSize
-        self.interval = interval
+        self.pace = Mutex(PollPace(fastest: store.pollInterval, slowest: interval))
         self.shutdownDrainLimit = shutdownDrainLimit
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         published = Counter(label: OperatorMetrics.Names.outboxPublished)
@@ -60,16 +62,17 @@ public final class OutboxRelay: Service, Sendable {
     public func run() async throws {
         let clock = ContinuousClock()
         await withDiscardingTaskGroup { group in
-            group.addTask { [signal, interval] in
+            group.addTask { [self] in
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
+                    try? await Task.sleep(for: pace.withLock { $0.next })
                     signal.yield()
                 }
             }
             var failures = 0
             for await _ in signals.cancelOnGracefulShutdown() {
                 do {
-                    try await drain()
+                    let published = try await drain()
+                    pace.withLock { published > 0 ? $0.found() : $0.foundNothing() }
                     failures = 0
                 } catch {
                     failures += 1
@@ -114,13 +117,16 @@ public final class OutboxRelay: Service, Sendable {
         return held
     }
 
-    /// Publishes until the outbox is empty (or another relay holds the lease).
-    public func drain() async throws {
+    /// Publishes until the outbox is empty (or another relay holds the lease); returns how many
+    /// messages it published.
+    @discardableResult
+    public func drain() async throws -> Int {
+        var total = 0
         while true {
-            guard try await holdLease() else { return }
+            guard try await holdLease() else { return total }
             let started = ContinuousClock.now
             let pending = try await StoreErrors.counting { try await store.pendingOutbox(limit: batchSize) }
-            if pending.isEmpty { return }
+            if pending.isEmpty { return total }
             let read = ContinuousClock.now
             try await producer.send(pending.map { row in
                 OutgoingMessage(
@@ -130,11 +136,12 @@ public final class OutboxRelay: Service, Sendable {
             let sent = ContinuousClock.now
             try await StoreErrors.counting { try await store.markPublished(pending.map(\.id)) }
             published.increment(by: pending.count)
+            total += pending.count
             logger.debug("outbox published", metadata: [
                 "messages": "\(pending.count)", "readMs": "\((read - started) / .milliseconds(1))",
                 "sendMs": "\((sent - read) / .milliseconds(1))", "markMs": "\((ContinuousClock.now - sent) / .milliseconds(1))",
             ])
-            if pending.count < batchSize { return }
+            if pending.count < batchSize { return total }
         }
     }
 }

@@ -105,6 +105,11 @@ public protocol ClientStore: Sendable {
     /// Outbox messages not yet published, oldest first (so per client in the order written).
     func pendingOutbox(limit: Int) async throws -> [OutboxMessage]
 
+    /// How often a process looks for what other processes wrote — outbox rows to publish (its own
+    /// commits wake its relay at once), events of the other stream waiting for its idle stream to
+    /// pass their time: as often as a look costs little to whoever answers it.
+    var pollInterval: Duration { get }
+
     /// How many outbox messages wait to be published, and since when the oldest does.
     func outboxBacklog() async throws -> OutboxBacklog
 
@@ -212,6 +217,9 @@ public struct StoredModel: Sendable, Equatable {
 
 extension ClientStore {
     public func waitUntilReady() async throws {}
+
+    /// Every 50 ms: a query to a database server.
+    public var pollInterval: Duration { .milliseconds(50) }
 
     /// Applies purchases as read, in the order given, without waiting for the contact stream (for
     /// tools and tests).

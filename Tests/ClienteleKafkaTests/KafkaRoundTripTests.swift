@@ -84,6 +84,22 @@ struct KafkaRoundTripTests {
         await producer.close()
     }
 
+    @Test("a producer told of a topic ahead sends to it as before; told after it closed, it says so")
+    func prepareTopics() async throws {
+        let fixture = try KafkaFixture(partitions: 4)
+        let producer = try fixture.producer()
+        try await producer.prepare(topics: [fixture.topic])
+        try await producer.prepare(topics: [fixture.topic])  // a second time is harmless
+        try await producer.send(fixture.messages(40))
+        await producer.close()
+        await #expect(throws: KafkaError.self) { try await producer.prepare(topics: [fixture.topic]) }
+        let consumer = try fixture.consumer()
+        let received = try await consume(consumer, count: 40, store: false)
+        await consumer.close()
+        #expect(received.count == 40)
+        #expect(Set(received.map(\.partition)).count > 1)
+    }
+
     @Test("injected produce errors that are retriable are retried transparently")
     func retriableProduceErrors() async throws {
         let fixture = try KafkaFixture(partitions: 1)

@@ -23,6 +23,11 @@ extension SQLiteClientStore {
         }
     }
 
+    /// Every 5 ms: a look is a read of the WAL index in shared memory and a B-tree page or two, no
+    /// I/O — so the other worker's outputs (either worker may hold the relay lease) leave, and
+    /// events waiting for an idle stream are released, within 5 ms instead of 50 or 100.
+    public var pollInterval: Duration { .milliseconds(5) }
+
     public func pendingOutbox(limit: Int) async throws -> [OutboxMessage] {
         try await pool.read { db in
             let statement = try db.cachedStatement(sql:
