@@ -145,7 +145,7 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
         ])
         store = try configuration.openStore(logger: logger)
         retentionDays = configuration.idempotencyRetentionDays
-        producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        producer = try KafkaProducer(configuration: configuration.producerKafka, logger: logger)
         // Subscribed by the worker once the store is ready.
         let consumer = try KafkaConsumer(configuration: configuration.kafka, groupId: configuration.groupId, topics: [], logger: logger)
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
@@ -195,7 +195,7 @@ public struct ChurnServices: WorkerAssembly {
         ])
         store = try configuration.openStore(logger: logger)
         retentionDays = configuration.idempotencyRetentionDays
-        producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        producer = try KafkaProducer(configuration: configuration.producerKafka, logger: logger)
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
         worker = ChurnWorker(
             store: store, policies: ChurnPolicySource(configuration: churn, store: store, logger: logger), relay: relay,
