@@ -8,7 +8,10 @@
  * worker that stores what the peer stores must spend at least, on this machine.
  *
  *   cc -O2 -o sqlite-floor sqlite-floor.c -lsqlite3
- *   ./sqlite-floor DATABASE [EVENTS] [CLIENTS]
+ *   ./sqlite-floor DATABASE [EVENTS] [CLIENTS] [EVENTS_PER_COMMIT]
+ *
+ * EVENTS_PER_COMMIT is the peer's 1,000 unless given (the workers commit up to
+ * 20,000 at a time: the same SQL in larger transactions writes fewer pages).
  *
  * Prints events/s and microseconds per event (wall and CPU). The client of each
  * event is drawn like the benchmark's generator draws it (uniform over CLIENTS).
@@ -47,9 +50,11 @@ static double seconds(clockid_t clock) {
 static const char *status_for(long count) { return count == 1 ? "new" : (count >= 3 ? "regular" : "active"); }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: sqlite-floor DATABASE [EVENTS] [CLIENTS]\n"); return 64; }
+    if (argc < 2) { fprintf(stderr, "usage: sqlite-floor DATABASE [EVENTS] [CLIENTS] [EVENTS_PER_COMMIT]\n"); return 64; }
     const char *path = argv[1];
     long events = argc > 2 ? atol(argv[2]) : 300000, clients = argc > 3 ? atol(argv[3]) : 30000;
+    long per_commit = argc > 4 ? atol(argv[4]) : 1000;
+    if (events < 1 || clients < 1 || per_commit < 1) { fprintf(stderr, "sqlite-floor: EVENTS, CLIENTS and EVENTS_PER_COMMIT must be positive\n"); return 64; }
     if (events <= 0 || clients <= 0) { fprintf(stderr, "sqlite-floor: EVENTS and CLIENTS must be positive\n"); return 64; }
     char name[4096];
     const char *suffixes[] = {"", "-wal", "-shm"};
@@ -75,9 +80,9 @@ int main(int argc, char **argv) {
     srand48(1);
     long last_published = 0, relayed_bytes = 0, messages = 0;
     double wall = seconds(CLOCK_MONOTONIC), cpu = seconds(CLOCK_PROCESS_CPUTIME_ID);
-    for (long start = 0; start < events; start += 1000) {
+    for (long start = 0; start < events; start += per_commit) {
         run(begin, db, "BEGIN");
-        long end = start + 1000 < events ? start + 1000 : events;
+        long end = start + per_commit < events ? start + per_commit : events;
         for (long index = start; index < end; index++) {
             char event_id[32], client_id[16], at[32], payload[256];
             snprintf(event_id, sizeof event_id, "p-1-%ld", index);
