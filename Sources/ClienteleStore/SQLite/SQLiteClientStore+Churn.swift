@@ -96,26 +96,25 @@ extension SQLiteClientStore {
             // The schedule runs inside one range UPDATE, as an SQL function of the row: each row
             // is read and rewritten where the scan stands, instead of being read into a list and
             // then looked up again by id to be written (README, "Rescheduling after a new model").
-            let function = DatabaseFunction(Self.reviewTimeFunction, argumentCount: ClientRows.columnCount) { values in
-                try schedule(ClientRows.state(from: DatabaseValueColumns(values: values)))?.millisecondsSinceEpoch
-            }
-            db.add(function: function)
-            defer { db.remove(function: function) }
             let update = "UPDATE clients SET next_review_at = \(Self.reviewTimeFunction)(\(ClientRows.columns)) WHERE client_id > ?"
             let upsert = "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-            guard let last else {
-                try db.execute(sql: update, arguments: [cursor])
+            return try SQLiteRowFunction.with(Self.reviewTimeFunction, argumentCount: ClientRows.columnCount, on: db, body: { row in
+                try schedule(ClientRows.state(from: row))?.millisecondsSinceEpoch
+            }) {
+                guard let last else {
+                    try db.execute(sql: update, arguments: [cursor])
+                    let clients = db.changesCount
+                    // The pass's last chunk builds the review index again (one sort of the column).
+                    try db.execute(sql: SQLiteSchema.createReviewIndex)
+                    try db.execute(sql: upsert, arguments: [pass.completedSetting, pass.id])
+                    try db.execute(sql: "DELETE FROM settings WHERE substr(name, 1, length(?)) = ?", arguments: [pass.cursorPrefix, pass.cursorPrefix])
+                    return RescheduleProgress(clients: clients, finished: true)
+                }
+                try db.execute(sql: update + " AND client_id <= ?", arguments: [cursor, last])
                 let clients = db.changesCount
-                // The pass's last chunk builds the review index again (one sort of the column).
-                try db.execute(sql: SQLiteSchema.createReviewIndex)
-                try db.execute(sql: upsert, arguments: [pass.completedSetting, pass.id])
-                try db.execute(sql: "DELETE FROM settings WHERE substr(name, 1, length(?)) = ?", arguments: [pass.cursorPrefix, pass.cursorPrefix])
-                return RescheduleProgress(clients: clients, finished: true)
+                try db.execute(sql: upsert, arguments: [pass.cursorSetting, last])
+                return RescheduleProgress(clients: clients, finished: false)
             }
-            try db.execute(sql: update + " AND client_id <= ?", arguments: [cursor, last])
-            let clients = db.changesCount
-            try db.execute(sql: upsert, arguments: [pass.cursorSetting, last])
-            return RescheduleProgress(clients: clients, finished: false)
         }
     }
 

@@ -81,15 +81,6 @@ struct SQLiteColumns: ClientColumnReader {
     }
 }
 
-/// An SQL function's arguments as client columns (a rescheduling chunk's function of the row).
-struct DatabaseValueColumns: ClientColumnReader {
-    let values: [DatabaseValue]
-
-    var columnCount: Int { values.count }
-    func integer(_ index: Int) -> Int64? { values[index].integerColumn }
-    func text(_ index: Int) -> String? { values[index].textColumn }
-}
-
 enum SQLiteRows {
     static func task(from row: Row) throws -> FollowUpTask {
         let kindName: String = row["kind"]
