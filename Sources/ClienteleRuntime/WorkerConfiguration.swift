@@ -23,6 +23,7 @@ import Logging
 /// | `CLIENTELE_LOG_FORMAT` | `text` or `json` (one object per line) | `text` |
 /// | `CLIENTELE_CLOCK` | `wall` or `event` | `wall` |
 /// | `CLIENTELE_GROUP_ID` | consumer group | `clientele-<worker>` |
+/// | `CLIENTELE_INSTANCE_ID` | this replica's stable name in its group (static membership: a restart takes its partitions back at once) | none |
 /// | `CLIENTELE_BATCH_SIZE` | messages per store transaction | 20000 |
 /// | `CLIENTELE_BATCH_WAIT_MS` | longest wait for a batch's first message | 100 |
 /// | `CLIENTELE_MAX_MESSAGE_BYTES` | larger input messages are dead-lettered | 65536 |
@@ -55,6 +56,31 @@ public struct WorkerConfiguration: Sendable {
     public var kafka: KafkaConfiguration
     public var database: DatabaseURL
 
+    /// The worker's consumer: ``kafka`` with `group.instance.id` from ``instanceId`` (unless
+    /// `KAFKA_GROUP_INSTANCE_ID` gives one) and a 10 s session (`session.timeout.ms`, librdkafka's
+    /// default 45 s, unless `KAFKA_SESSION_TIMEOUT_MS` says otherwise): a replica that died leaves
+    /// its partitions to the others after 10 s, and heartbeats come from librdkafka's own thread,
+    /// so a long batch does not end a session.
+    public var consumerKafka: KafkaConfiguration {
+        var configuration = kafka
+        if let instanceId, configuration.properties["group.instance.id"] == nil {
+            configuration.properties["group.instance.id"] = instanceId
+        }
+        if configuration.properties["session.timeout.ms"] == nil {
+            configuration.properties["session.timeout.ms"] = "10000"
+        }
+        return configuration
+    }
+
+    /// Letters, digits, `.`, `_` and `-`, at most 200 (or empty: no static membership).
+    static func isInstanceId(_ text: String) -> Bool {
+        text.utf8.count <= 200 && text.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "-")
+        }
+    }
+
     /// The worker's producer (the outbox relay, dead letters): ``kafka`` with `linger.ms` 1 unless
     /// `KAFKA_LINGER_MS` (or its alias `queue.buffering.max.ms`) says otherwise. The relay sends
     /// what one read of the outbox found and waits for it, so requests fill anyway; librdkafka's 5
@@ -80,6 +106,10 @@ public struct WorkerConfiguration: Sendable {
     public var logFormat: LogFormat
     public var clock: Clock
     public var groupId: String
+    /// This replica's stable name in its consumer group (`CLIENTELE_INSTANCE_ID`), librdkafka's
+    /// `group.instance.id`: a replica restarted under the same name gets its partitions back
+    /// without a rebalance, instead of waiting for its old self's session to time out.
+    public var instanceId: String?
     public var batchSize: Int
     public var batchWait: Duration
     public var maxMessageBytes: Int
@@ -160,6 +190,9 @@ public struct WorkerConfiguration: Sendable {
         self.clock = clock
         groupId = try reader.matching("clientele.group.id", default: "clientele-\(workerName)",
             rule: "1 to 200 characters", { (1...200).contains($0.count) })
+        let instance = try reader.matching("clientele.instance.id", default: "",
+            rule: "empty or 1 to 200 letters, digits, '.', '_' or '-' (e.g. the StatefulSet pod's name)", Self.isInstanceId)
+        instanceId = instance.isEmpty ? nil : instance
         batchSize = try reader.integer("clientele.batch.size", default: 20_000, in: 1...100_000)
         batchWait = .milliseconds(try reader.integer("clientele.batch.wait.ms", default: 100, in: 1...10_000))
         maxMessageBytes = try reader.integer("clientele.max.message.bytes", default: EventLimits.defaultMaximumMessageBytes, in: 256...10_485_760)

@@ -141,13 +141,13 @@ public struct WorkerServices<Handler: EventHandler>: WorkerAssembly {
     public init(handler: Handler, configuration: WorkerConfiguration, logger: Logger, operations: WorkerOperations? = nil) throws {
         logger.info("starting", metadata: [
             "kafka": "\(configuration.kafka.description)", "database": "\(configuration.database)",
-            "group": "\(configuration.groupId)", "batchSize": "\(configuration.batchSize)",
+            "group": "\(configuration.groupId)", "instance": "\(configuration.instanceId ?? "none")", "batchSize": "\(configuration.batchSize)",
         ])
         store = try configuration.openStore(logger: logger)
         retentionDays = configuration.idempotencyRetentionDays
         producer = try KafkaProducer(configuration: configuration.producerKafka, logger: logger)
         // Subscribed by the worker once the store is ready.
-        let consumer = try KafkaConsumer(configuration: configuration.kafka, groupId: configuration.groupId, topics: [], logger: logger)
+        let consumer = try KafkaConsumer(configuration: configuration.consumerKafka, groupId: configuration.groupId, topics: [], logger: logger)
         relay = Self.relay(store: store, producer: producer, configuration: configuration, logger: logger)
         let progress = PartitionProgress()
         worker = ConsumerWorker(

@@ -89,10 +89,32 @@ struct ConfigurationTests {
         (["CLIENTELE_ALLOWED_LATENESS": "2"], "CLIENTELE_ALLOWED_LATENESS"),
         (["CLIENTELE_ALLOWED_LATENESS": "2d"], "CLIENTELE_ALLOWED_LATENESS"),
         (["CLIENTELE_STREAM_IDLE_SECONDS": "0"], "CLIENTELE_STREAM_IDLE_SECONDS"),
+        (["CLIENTELE_INSTANCE_ID": "purchase worker 1"], "CLIENTELE_INSTANCE_ID"),
+        (["CLIENTELE_INSTANCE_ID": "pw/1"], "CLIENTELE_INSTANCE_ID"),
+        (["CLIENTELE_INSTANCE_ID": String(repeating: "w", count: 201)], "CLIENTELE_INSTANCE_ID"),
     ])
     func badSettings(environment: [String: String], variable: String) async {
         let message = await problem(environment)
         #expect(message?.contains(variable) == true, "got: \(message ?? "no error")")
+    }
+
+    @Test("a replica's instance id becomes its consumer's static membership; the consumer's session is 10 s unless set")
+    func staticMembership() async throws {
+        let plain = try await load([:])
+        #expect(plain.instanceId == nil)
+        #expect(plain.consumerKafka.properties["group.instance.id"] == nil)
+        #expect(plain.consumerKafka.properties["session.timeout.ms"] == "10000")
+        #expect(plain.kafka.properties["session.timeout.ms"] == nil)  // the producer does not get it
+
+        let named = try await load(["CLIENTELE_INSTANCE_ID": "purchase-worker-0"])
+        #expect(named.instanceId == "purchase-worker-0")
+        #expect(named.consumerKafka.properties["group.instance.id"] == "purchase-worker-0")
+
+        let explicit = try await load([
+            "CLIENTELE_INSTANCE_ID": "purchase-worker-0", "KAFKA_GROUP_INSTANCE_ID": "given", "KAFKA_SESSION_TIMEOUT_MS": "30000",
+        ])
+        #expect(explicit.consumerKafka.properties["group.instance.id"] == "given")
+        #expect(explicit.consumerKafka.properties["session.timeout.ms"] == "30000")
     }
 
     @Test("stream alignment: on by default with no lateness and a 30 s idle time; durations take a unit")
