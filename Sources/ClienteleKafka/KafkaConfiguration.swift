@@ -16,7 +16,7 @@ public struct KafkaConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var bootstrapServers: String { properties["bootstrap.servers"] ?? "" }
 
     /// Sets a property unless the user already did.
-    mutating func setDefault(_ name: String, _ value: String) {
+    public mutating func setDefault(_ name: String, _ value: String) {
         if properties[name] == nil { properties[name] = value }
     }
 

@@ -302,17 +302,11 @@ public final class KafkaConsumer: Sendable {
             guard open.load(ordering: .acquiring) else { return .failure(KafkaError.closed) }
             guard let handle = rd_kafka_topic_new(rk, topic, nil) else { return .failure(KafkaError.configuration("cannot name topic")) }
             defer { rd_kafka_topic_destroy(handle) }
-            var metadata: UnsafePointer<rd_kafka_metadata>?
-            let error = rd_kafka_metadata(rk, 0, handle, &metadata, timeoutMilliseconds)
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-                return .failure(KafkaError(error, context: "metadata for a topic"))
-            }
-            defer { rd_kafka_metadata_destroy(metadata) }
-            guard metadata.pointee.topic_cnt > 0 else { return .success(nil) }
-            let entry = metadata.pointee.topics[0]
-            if entry.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || entry.partition_cnt == 0 { return .success(nil) }
-            guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(entry.err, context: "metadata for a topic")) }
-            return .success(Int(entry.partition_cnt))
+            return withTopicMetadata(rk, handle, timeoutMilliseconds: timeoutMilliseconds) { entry -> Result<Int?, KafkaError> in
+                guard let entry, entry.err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, entry.partition_cnt > 0 else { return .success(nil) }
+                guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(entry.err, context: "metadata for a topic")) }
+                return .success(Int(entry.partition_cnt))
+            }.mapError { $0 }
         }
 
         func committed(_ partitions: [TopicPartition], timeoutMilliseconds: Int32) -> Result<[TopicPartition: Int64], Error> {

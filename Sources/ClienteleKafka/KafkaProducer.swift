@@ -157,10 +157,10 @@ public final class KafkaProducer: Sendable {
             guard running.load(ordering: .acquiring) else { return KafkaError.closed }
             guard let handle = rd_kafka_topic_new(rk, topic, nil) else { return KafkaError.configuration("cannot name topic '\(topic)'") }
             learnedTopics.append(handle)
-            var metadata: UnsafePointer<rd_kafka_metadata>?
-            let error = rd_kafka_metadata(rk, 0, handle, &metadata, timeoutMilliseconds)
-            if let metadata { rd_kafka_metadata_destroy(metadata) }
-            return error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(error, context: "metadata for topic '\(topic)'")
+            if case .failure(let error) = withTopicMetadata(rk, handle, timeoutMilliseconds: timeoutMilliseconds, { _ in .success(()) }) {
+                return error
+            }
+            return nil
         }
 
         func destroy() {

@@ -84,6 +84,22 @@ func makeNativeClient(type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaEr
     return rk
 }
 
+/// Asks the cluster for one topic's metadata, waiting up to the timeout (a blocking call: run it
+/// on a client's own queue), and hands the topic's entry to `body` (nil when the answer names no
+/// topic). Asking also makes `rk` learn where the topic's partitions are.
+func withTopicMetadata<T>(
+    _ rk: OpaquePointer, _ topic: OpaquePointer, timeoutMilliseconds: Int32,
+    _ body: (rd_kafka_metadata_topic?) -> Result<T, KafkaError>
+) -> Result<T, KafkaError> {
+    var metadata: UnsafePointer<rd_kafka_metadata>?
+    let error = rd_kafka_metadata(rk, 0, topic, &metadata, timeoutMilliseconds)
+    guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+        return .failure(KafkaError(error, context: "metadata for a topic"))
+    }
+    defer { rd_kafka_metadata_destroy(metadata) }
+    return body(metadata.pointee.topic_cnt > 0 ? metadata.pointee.topics[0] : nil)
+}
+
 /// Builds a librdkafka header list; nil when there are no headers.
 func makeNativeHeaders(_ headers: [KafkaHeader]) -> OpaquePointer? {
     guard !headers.isEmpty, let list = rd_kafka_headers_new(headers.count) else { return nil }

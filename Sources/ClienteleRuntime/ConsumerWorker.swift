@@ -149,10 +149,8 @@ public final class ConsumerWorker<Handler: EventHandler>: Service, Sendable {
 
     /// While no message comes, declares the stream complete further when that can release the
     /// other stream's waiting events (or at least every second, so the churn-worker's frontier
-    /// and the operator's view move). Returns false if shutdown came during a retry.
-    /// Records how far the idle stream is complete when that is worth a transaction (a second
-    /// passed, or it releases the other stream's waiting events). Returns whether it released any,
-    /// or nil if shutdown came while a failure was being retried.
+    /// and the operator's view move). Returns whether it released any, or nil if shutdown came
+    /// during a retry.
     private func advanceWhileIdle(_ tracker: inout StreamTracker, polledAt: Timestamp) async throws -> Bool? {
         let moved = tracker.advanced(tracker.completeBefore(now: polledAt))
         guard !moved.isEmpty else { return false }

@@ -55,44 +55,6 @@ public struct WorkerConfiguration: Sendable {
     public var workerName: String
     public var kafka: KafkaConfiguration
     public var database: DatabaseURL
-
-    /// The worker's consumer: ``kafka`` with `group.instance.id` from ``instanceId`` (unless
-    /// `KAFKA_GROUP_INSTANCE_ID` gives one) and a 10 s session (`session.timeout.ms`, librdkafka's
-    /// default 45 s, unless `KAFKA_SESSION_TIMEOUT_MS` says otherwise): a replica that died leaves
-    /// its partitions to the others after 10 s, and heartbeats come from librdkafka's own thread,
-    /// so a long batch does not end a session.
-    public var consumerKafka: KafkaConfiguration {
-        var configuration = kafka
-        if let instanceId, configuration.properties["group.instance.id"] == nil {
-            configuration.properties["group.instance.id"] = instanceId
-        }
-        if configuration.properties["session.timeout.ms"] == nil {
-            configuration.properties["session.timeout.ms"] = "10000"
-        }
-        return configuration
-    }
-
-    /// Letters, digits, `.`, `_` and `-`, at most 200 (or empty: no static membership).
-    static func isInstanceId(_ text: String) -> Bool {
-        text.utf8.count <= 200 && text.utf8.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
-                || byte == UInt8(ascii: "-")
-        }
-    }
-
-    /// The worker's producer (the outbox relay, dead letters): ``kafka`` with `linger.ms` 1 unless
-    /// `KAFKA_LINGER_MS` (or its alias `queue.buffering.max.ms`) says otherwise. The relay sends
-    /// what one read of the outbox found and waits for it, so requests fill anyway; librdkafka's 5
-    /// only held each publish 4 ms longer (measured: purchase → `client-status` p50 27.0–29.5 →
-    /// 22.0–22.7 ms, p99 47.4–53.0 → 40.9–42.5 ms at 10,000/s, events/s unchanged).
-    public var producerKafka: KafkaConfiguration {
-        var configuration = kafka
-        if configuration.properties["linger.ms"] == nil, configuration.properties["queue.buffering.max.ms"] == nil {
-            configuration.properties["linger.ms"] = "1"
-        }
-        return configuration
-    }
     /// PostgreSQL: the most connections this process opens (`CLIENTELE_DB_POOL_SIZE`).
     public var databasePoolSize: Int
     public var topics: TopicNames
@@ -191,7 +153,8 @@ public struct WorkerConfiguration: Sendable {
         groupId = try reader.matching("clientele.group.id", default: "clientele-\(workerName)",
             rule: "1 to 200 characters", { (1...200).contains($0.count) })
         let instance = try reader.matching("clientele.instance.id", default: "",
-            rule: "empty or 1 to 200 letters, digits, '.', '_' or '-' (e.g. the StatefulSet pod's name)", Self.isInstanceId)
+            rule: "empty or 1 to 200 letters, digits, '.', '_' or '-' (e.g. the StatefulSet pod's name)",
+            { $0.count <= 200 && $0.allSatisfy(Self.isTopicCharacter) })
         instanceId = instance.isEmpty ? nil : instance
         batchSize = try reader.integer("clientele.batch.size", default: 20_000, in: 1...100_000)
         batchWait = .milliseconds(try reader.integer("clientele.batch.wait.ms", default: 100, in: 1...10_000))
@@ -266,6 +229,29 @@ public struct WorkerConfiguration: Sendable {
     /// `max.poll.interval.ms` as librdkafka uses it (its default, 300 s, unless configured).
     public var maxPollInterval: Duration {
         .milliseconds(kafka.properties["max.poll.interval.ms"].flatMap { Int($0) } ?? 300_000)
+    }
+
+    /// The worker's consumer: ``kafka`` with `group.instance.id` from ``instanceId`` (unless
+    /// `KAFKA_GROUP_INSTANCE_ID` gives one) and a 10 s session (`session.timeout.ms`, librdkafka's
+    /// default 45 s, unless `KAFKA_SESSION_TIMEOUT_MS` says otherwise): a replica that died leaves
+    /// its partitions to the others after 10 s, and heartbeats come from librdkafka's own thread,
+    /// so a long batch does not end a session.
+    public var consumerKafka: KafkaConfiguration {
+        var configuration = kafka
+        if let instanceId { configuration.setDefault("group.instance.id", instanceId) }
+        configuration.setDefault("session.timeout.ms", "10000")
+        return configuration
+    }
+
+    /// The worker's producer (the outbox relay, dead letters): ``kafka`` with `linger.ms` 1 unless
+    /// `KAFKA_LINGER_MS` (or its alias `queue.buffering.max.ms`) says otherwise. The relay sends
+    /// what one read of the outbox found and waits for it, so requests fill anyway; librdkafka's 5
+    /// only held each publish 4 ms longer (measured: purchase → `client-status` p50 27.0–29.5 →
+    /// 22.0–22.7 ms, p99 47.4–53.0 → 40.9–42.5 ms at 10,000/s, events/s unchanged).
+    public var producerKafka: KafkaConfiguration {
+        var configuration = kafka
+        if configuration.properties["queue.buffering.max.ms"] == nil { configuration.setDefault("linger.ms", "1") }
+        return configuration
     }
 
     static func isTopicCharacter(_ character: Character) -> Bool {

@@ -139,8 +139,7 @@ struct BenchCommand: AsyncParsableCommand {
                     guard let sent = records.sentAt.withLock({ $0[cause] }) else { continue }
                     let milliseconds = (now - sent.instant) / .milliseconds(1)
                     if message.topic == statusTopic {
-                        records.statusLatencies.withLock { $0.append(milliseconds) }
-                        records.statusBySecond.withLock { $0.append((sent.second, milliseconds)) }
+                        records.statusLatencies.withLock { $0.append((sent.second, milliseconds)) }
                         if let published = message.timestampMilliseconds {
                             records.untilPublished.withLock { $0.append(Double(published - sent.wallMilliseconds)) }
                         }
@@ -213,7 +212,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         reader.cancel()
         let measured = records.latencies.withLock { $0.sorted() }
-        let measuredStatus = records.statusLatencies.withLock { $0.sorted() }
+        let measuredStatus = records.statusLatencies.withLock { $0.map(\.milliseconds).sorted() }
         let measuredPublished = records.untilPublished.withLock { $0.sorted() }
         let peak = stack.workerPeakMemory()
         // Where the CPU went over the whole run (both phases), before the workers stop.
@@ -301,15 +300,15 @@ private final class LatencyRecords: Sendable {
     /// When each purchase was sent, by its event id.
     let sentAt = Mutex<[String: Sent]>([:])
     let untilPublished = Mutex<[Double]>([])
-    /// Purchase → `welcome_new_client` task, and purchase → `client-status` event, in milliseconds.
+    /// Purchase → `welcome_new_client` task, in milliseconds.
     let latencies = Mutex<[Double]>([])
-    let statusLatencies = Mutex<[Double]>([])
-    /// Purchase → `client-status` by the second of the phase in which the purchase was sent.
-    let statusBySecond = Mutex<[(second: Int, milliseconds: Double)]>([])
+    /// Purchase → `client-status` event, in milliseconds, with the second of the phase in which
+    /// the purchase was sent.
+    let statusLatencies = Mutex<[(second: Int, milliseconds: Double)]>([])
 
     /// The p99 of purchase → `client-status` for each second of the phase, in order.
     func statusP99BySecond() -> [Double] {
-        let bySecond = Dictionary(grouping: statusBySecond.withLock { $0 }, by: \.second)
+        let bySecond = Dictionary(grouping: statusLatencies.withLock { $0 }, by: \.second)
         return bySecond.keys.sorted().map { second in
             let values = bySecond[second]!.map(\.milliseconds).sorted()
             return values[min(values.count - 1, Int(Double(values.count) * 0.99))]
